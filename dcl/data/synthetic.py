@@ -1,0 +1,189 @@
+"""``SyntheticSet``: a condensed (or selected) training set with everything needed to use it."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dcl.data.cache import save_atomic
+from dcl.data.registry import DatasetInfo
+
+SET_FORMAT = "dcl-synthetic-v1"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that produced a set, recorded for reproducibility."""
+    import lightning
+    import torchvision
+
+    from dcl import __version__
+
+    return {
+        "dcl": __version__,
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
+        "lightning": lightning.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with anything ``torch.load(weights_only=True)`` refuses turned into a string."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+@dataclass
+class SyntheticSet:
+    """Images in normalised space, fixed hard labels ordered by class, and metadata.
+
+    Args:
+        images: ``(classes * ipc, C, H, W)`` float32, normalised with ``info.mean``/``info.std``.
+        labels: ``(classes * ipc,)`` int64, ``ipc`` per class in class order.
+        info: The real dataset's facts (name, shape, classes, class names, mean, std).
+        ipc: Images per class.
+        method: How the set was made: dm, dc, dsa, random, herding, kcenter, forgetting.
+        seed: Run seed.
+        step: Synthesis steps (image updates) behind these images.
+        backbone: Network the set was synthesised with (or features were taken from).
+        config: Free-form settings of the run that made it.
+        versions: Library versions that made it.
+    """
+
+    images: Tensor
+    labels: Tensor
+    info: DatasetInfo
+    ipc: int
+    method: str
+    seed: int = 0
+    step: int = 0
+    backbone: str = "ConvNet"
+    config: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=library_versions)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check shapes, dtypes and metadata agree; raise ``ValueError`` saying what is off."""
+        info, n = self.info, self.info.num_classes * self.ipc
+        expected = (n, info.channels, info.image_size, info.image_size)
+        problems = []
+        if self.ipc < 1:
+            problems.append(f"ipc must be >= 1, got {self.ipc}")
+        if tuple(self.images.shape) != expected:
+            problems.append(f"images have shape {tuple(self.images.shape)}, expected {expected}")
+        if not self.images.is_floating_point():
+            problems.append(f"images must be floating point, got {self.images.dtype}")
+        expected_labels = torch.arange(info.num_classes).repeat_interleave(self.ipc)
+        if self.labels.shape != expected_labels.shape or not torch.equal(
+            self.labels.cpu().long(), expected_labels
+        ):
+            problems.append(f"labels must be {self.ipc} per class in class order")
+        if len(info.mean) != info.channels or len(info.std) != info.channels:
+            problems.append("mean/std must have one entry per channel")
+        if problems:
+            raise ValueError("Invalid synthetic set: " + "; ".join(problems) + ".")
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return self.info.num_classes
+
+    def denormalized(self) -> Tensor:
+        """Images mapped back to [0, 1] (clipped) for display."""
+        mean = torch.tensor(self.info.mean).view(1, -1, 1, 1)
+        std = torch.tensor(self.info.std).view(1, -1, 1, 1)
+        return (self.images.detach().float().cpu() * std + mean).clamp(0, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form written by ``save``."""
+        meta = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        meta.pop("images"), meta.pop("labels")
+        meta["info"] = dataclasses.asdict(self.info)
+        return {
+            "format": SET_FORMAT,
+            "images": self.images.detach().cpu().float().contiguous(),
+            "labels": self.labels.detach().cpu().long(),
+            "meta": _plain(meta),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write one file atomically (temporary file, then rename); returns the path."""
+        path = Path(path)
+        save_atomic(self.to_dict(), path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SyntheticSet:
+        """Read and validate a set written by ``save``; clear errors for foreign or broken files."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"No synthetic set at '{path}'.")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
+            raise ValueError(
+                f"'{path}' is not a readable synthetic set (truncated or not written by dcl): {err}"
+            ) from err
+        if not isinstance(data, dict) or data.get("format") != SET_FORMAT:
+            raise ValueError(
+                f"'{path}' is not a dcl synthetic set (expected format '{SET_FORMAT}'). "
+                "Save sets with SyntheticSet.save or produce them with train_synthetic.py."
+            )
+        try:
+            meta = dict(data["meta"])
+            info = meta.pop("info")
+            fields = {k: tuple(v) if isinstance(v, list) else v for k, v in info.items()}
+            info = DatasetInfo(**fields)
+            return cls(images=data["images"], labels=data["labels"], info=info, **meta)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"'{path}' is a damaged or inconsistent set: {err}") from err
+
+    def save_png(self, path: str | Path, scale: int = 4) -> Path:
+        """A grid with one row per class (de-normalised), upscaled ``scale`` times for viewing."""
+        from torchvision.utils import save_image
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(self.grid(scale), path)
+        return path
+
+    def grid(self, scale: int = 4) -> Tensor:
+        """``(C, H', W')`` image grid, one row per class, for PNG files and TensorBoard."""
+        from torchvision.utils import make_grid
+
+        images = self.denormalized()
+        if scale > 1:
+            images = images.repeat_interleave(scale, -1).repeat_interleave(scale, -2)
+        return make_grid(images, nrow=self.ipc, padding=2, pad_value=1.0)
+
+    def export_imagefolder(self, folder: str | Path) -> Path:
+        """Write ``folder/<label>_<class name>/<index>.png``, readable by ``ImageFolder``.
+
+        Folder names start with the zero-padded label, so ``ImageFolder``'s sorted classes keep
+        the set's label order.
+        """
+        from torchvision.utils import save_image
+
+        folder = Path(folder)
+        images = self.denormalized()
+        names = self.info.class_names or tuple(str(c) for c in range(self.num_classes))
+        width = max(3, len(str(self.num_classes - 1)))  # zero padding keeps sorted = label order
+        for i, (image, label) in enumerate(zip(images, self.labels.tolist(), strict=True)):
+            safe = "".join(ch if ch.isalnum() or ch in " .+-" else "-" for ch in names[label])
+            target = folder / f"{label:0{width}d}_{safe}"
+            target.mkdir(parents=True, exist_ok=True)
+            save_image(image, target / f"{i:05d}.png")
+        return folder

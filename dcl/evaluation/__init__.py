@@ -1,0 +1,15 @@
+"""The evaluation protocol, evaluation pools, the synthesis-time callback and result tables."""
+
+from dcl.evaluation.callback import SynthesisEvaluation
+from dcl.evaluation.pools import POOLS, expand_models
+from dcl.evaluation.protocol import EvaluationModule, resolve_augment, run_protocol, summarize
+
+__all__ = [
+    "POOLS",
+    "EvaluationModule",
+    "SynthesisEvaluation",
+    "expand_models",
+    "resolve_augment",
+    "run_protocol",
+    "summarize",
+]

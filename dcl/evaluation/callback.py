@@ -1,0 +1,117 @@
+"""Evaluation during and after synthesis, through the same protocol code as evaluate.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+
+from dcl.evaluation.pools import expand_models
+from dcl.evaluation.protocol import run_protocol
+from dcl.evaluation.report import format_table, summaries
+
+
+class SynthesisEvaluation(L.Callback):
+    """Trains fresh networks on the current synthetic set every N steps and at the end.
+
+    Runs on global rank 0 only, without a nested Trainer. Accuracies go to TensorBoard
+    (``eval/<arch>``) and the progress bar; the final table (with the baseline beside it) is
+    printed and written to ``evaluation.json`` next to ``synthetic.pt``.
+
+    Args:
+        every_n_steps: Evaluate every this many image updates (0: only at the end).
+        num_models: Fresh networks per architecture.
+        epochs: Training epochs per network.
+        models: Pool letter or comma-separated names (default: the synthesis backbone).
+        augment: auto, dsa, dc or none (auto follows the method).
+        baseline: Also evaluate this coreset at the same ipc at the end (e.g. ``random``);
+            ``None`` for no baseline.
+        at_end: Evaluate once training ends.
+    """
+
+    def __init__(
+        self,
+        every_n_steps: int = 0,
+        num_models: int = 3,
+        epochs: int = 300,
+        models: str | None = None,
+        augment: str = "auto",
+        baseline: str | None = "random",
+        at_end: bool = True,
+    ) -> None:
+        self.every_n_steps, self.num_models, self.epochs = every_n_steps, num_models, epochs
+        self.models, self.augment, self.baseline, self.at_end = models, augment, baseline, at_end
+
+    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, syn=None) -> dict:
+        syn = syn if syn is not None else pl_module.synthetic_set()
+        models = expand_models(self.models, pl_module.hparams.backbone)
+        return run_protocol(
+            syn,
+            trainer.datamodule.test,
+            models,
+            self.num_models,
+            self.epochs,
+            augment=self.augment if syn.method not in ("random",) else self._augment(pl_module),
+            seed=pl_module.seed,
+            device=pl_module.device,
+            progress=False,
+        )
+
+    def _augment(self, pl_module: L.LightningModule) -> str:
+        # A baseline is trained exactly like the condensed set it is compared with.
+        from dcl.evaluation.protocol import resolve_augment
+
+        return resolve_augment(pl_module.method, pl_module.info.name, self.augment)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        """Periodic evaluation, logged as ``eval/<arch>``."""
+        step = trainer.global_step
+        if not self.every_n_steps or step % self.every_n_steps or not trainer.is_global_zero:
+            return
+        for arch, s in summaries(self._evaluate(trainer, pl_module)).items():
+            pl_module.log(f"eval/{arch}", s["mean"], prog_bar=True, rank_zero_only=True)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Final table: the condensed set beside the baseline, mean and std over models."""
+        if not self.at_end or not trainer.is_global_zero or trainer.interrupted:
+            return
+        results = self._evaluate(trainer, pl_module)
+        base, name = None, self.baseline
+        if name:
+            from dcl.baselines import select_baseline
+
+            chosen = select_baseline(
+                name,
+                trainer.datamodule.train,
+                pl_module.ipc,
+                seed=pl_module.seed,
+                device=pl_module.device,
+            )
+            base = self._evaluate(trainer, pl_module, chosen)
+        out = Path(pl_module.output_dir)
+        doc = {"results": summaries(results), "settings": self._settings(pl_module)}
+        if base is not None:
+            doc["baseline"] = {"method": name, "results": summaries(base)}
+        (out / "evaluation.json").write_text(json.dumps(doc, indent=2))
+        print(
+            f"\n{pl_module.method.upper()} {pl_module.info.name}, {pl_module.ipc} image(s) "
+            f"per class, {trainer.global_step} steps; {self.num_models} models x {self.epochs} "
+            "epochs each:"
+        )
+        print(format_table(results, base, name or "baseline", pl_module.method))
+        print(f"Synthetic set: {out / 'synthetic.pt'}\nImage grid:    {out / 'synthetic.png'}")
+        print(
+            f"Evaluation:    {out / 'evaluation.json'}\nTensorBoard:   tensorboard --logdir "
+            f"{out.parent}"
+        )
+
+    def _settings(self, pl_module: L.LightningModule) -> dict:
+        return {
+            "num_models": self.num_models,
+            "epochs": self.epochs,
+            "models": self.models,
+            "augment": self._augment(pl_module),
+            "seed": pl_module.seed,
+            "step": pl_module.global_step,
+        }

@@ -1,0 +1,323 @@
+"""``evaluate.py``: evaluate a saved synthetic set, or a baseline built on the fly, by the protocol.
+
+Examples::
+
+    python evaluate.py --synthetic runs/quickstart/synthetic.pt --baseline random
+    python evaluate.py --synthetic random:mnist:ipc=10:seed=0 --models M --num_models 5
+    python evaluate.py --config eval.yaml --output results.json
+
+``--synthetic`` names a file written by ``SyntheticSet.save`` (or ``train_synthetic.py``), or a
+baseline spec ``METHOD:DATASET:ipc=N[:seed=S]`` with METHOD one of random, herding, kcenter,
+forgetting, built from the real training set without writing a file (the seed defaults to
+``--seed``).
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
+from dcl.baselines import BASELINES, canonical_method, select_baseline
+from dcl.data import DATASET_NAMES, ClassImages, DatasetInfo, SyntheticSet, check_name, load_real
+from dcl.data.folders import DatasetNotFoundError
+from dcl.evaluation.pools import POOLS, expand_models
+from dcl.evaluation.protocol import AUGMENTS, resolve_augment, run_protocol
+from dcl.evaluation.report import evaluation_document, format_table, write_json
+
+SPEC_FORMAT = "METHOD:DATASET:ipc=N[:seed=S]"
+SPEC_EXAMPLE = "random:mnist:ipc=10:seed=0"
+OPTIONS = (
+    "synthetic", "models", "num_models", "epochs", "augment", "data_root", "cache_dir",
+    "device", "seed", "output", "baseline", "extractor", "extractor_epochs",
+)  # fmt: skip
+
+
+def build_parser() -> ArgumentParser:
+    """The command-line parser of ``evaluate.py`` (every option also settable by ``--config``)."""
+    parser = ArgumentParser(
+        prog="evaluate.py",
+        description="Train fresh networks on a synthetic set (or a coreset baseline) with the "
+        "published protocol and report test accuracy: mean and std over models, per "
+        "architecture, with a baseline beside it.",
+    )
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML file with any options.")
+    parser.add_argument(
+        "--synthetic",
+        type=str,
+        required=True,
+        help=f"A saved set (synthetic.pt) or a baseline spec {SPEC_FORMAT}, METHOD one of "
+        f"{', '.join(BASELINES)}, e.g. {SPEC_EXAMPLE}.",
+    )
+    parser.add_argument(
+        "--models",
+        type=str | None,
+        default=None,
+        help=f"Pool letter ({', '.join([*POOLS, 'S', 'SS'])}) or comma-separated network names; "
+        "default: the set's own backbone.",
+    )
+    parser.add_argument(
+        "--num_models", type=int, default=5, help="Fresh networks per architecture."
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int | None,
+        default=None,
+        help="Training epochs per network; default: the published 1000 with augmentation, "
+        "300 without.",
+    )
+    parser.add_argument(
+        "--augment",
+        type=Literal[AUGMENTS],
+        default="auto",
+        help="Training augmentation: auto (dsa for DSA/DM sets, dc for DC on MNIST, else none), "
+        "dsa, dc or none. A baseline is trained with the same augmentation as the set.",
+    )
+    parser.add_argument(
+        "--data_root",
+        type=str,
+        default="data",
+        help="Folder holding the real dataset (root/{train,test}/<class> for imagefolder).",
+    )
+    parser.add_argument(
+        "--cache_dir",
+        type=str | None,
+        default=None,
+        help="Compact dataset cache (default $DCL_CACHE_DIR or ~/.cache/dcl).",
+    )
+    parser.add_argument(
+        "--device",
+        type=str,
+        default="auto",
+        help="auto (cuda if available, else cpu), cpu, cuda or cuda:N.",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="Network i of each architecture is seeded with seed + i (the same networks for the "
+        "set and its baseline); also seeds the baseline's selection.",
+    )
+    parser.add_argument(
+        "--output", type=str | None, default=None, help="Write the results JSON to this file."
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Literal[BASELINES] | None,
+        default=None,
+        help="Also evaluate this coreset at the same ipc, with the same models and protocol.",
+    )
+    parser.add_argument(
+        "--extractor",
+        type=str | None,
+        default=None,
+        help="Trained feature extractor (save_extractor) for herding/kcenter/forgetting; "
+        "default: train one on the full training set.",
+    )
+    parser.add_argument(
+        "--extractor_epochs", type=int, default=10, help="Epochs of a freshly trained extractor."
+    )
+    return parser
+
+
+def parse_spec(text: str) -> tuple[str, str, int, int | None]:
+    """Parse a baseline spec ``METHOD:DATASET:ipc=N[:seed=S]``.
+
+    Returns:
+        ``(method, dataset, ipc, seed)`` with canonical method and dataset names; ``seed`` is
+        ``None`` when the spec gives none.
+
+    Raises:
+        ValueError: For a malformed spec or an unknown method or dataset, saying what is valid.
+    """
+    usage = f"expected {SPEC_FORMAT}, e.g. '{SPEC_EXAMPLE}'"
+    parts = [p.strip() for p in text.split(":")]
+    if len(parts) < 3 or not parts[0] or not parts[1]:
+        raise ValueError(f"Malformed baseline spec '{text}': {usage}.")
+    try:
+        method = canonical_method(parts[0])
+    except ValueError:
+        raise ValueError(
+            f"Unknown baseline method '{parts[0]}' in '{text}'; choose one of "
+            f"{', '.join(BASELINES)} ({usage})."
+        ) from None
+    try:
+        dataset = check_name(parts[1])
+    except ValueError:
+        raise ValueError(
+            f"Unknown dataset '{parts[1]}' in '{text}'; choose one of {', '.join(DATASET_NAMES)} "
+            f"({usage})."
+        ) from None
+    values: dict[str, int] = {}
+    for part in parts[2:]:
+        key, sep, value = part.partition("=")
+        if not sep or key not in ("ipc", "seed") or key in values:
+            raise ValueError(f"Malformed baseline spec '{text}' at '{part}': {usage}.")
+        try:
+            values[key] = int(value)
+        except ValueError:
+            raise ValueError(
+                f"Malformed baseline spec '{text}': {key} must be an integer, got '{value}' "
+                f"({usage})."
+            ) from None
+    if "ipc" not in values or values["ipc"] < 1:
+        raise ValueError(f"Malformed baseline spec '{text}': needs ipc=N with N >= 1 ({usage}).")
+    return method, dataset, values["ipc"], values.get("seed")
+
+
+def is_spec(text: str) -> bool:
+    """Whether ``--synthetic`` is meant as a baseline spec rather than a file path."""
+    parts = text.split(":")
+    head = parts[0].lower().replace("-", "").replace("_", "")
+    return len(parts) > 1 and (head in BASELINES or "ipc=" in text) and not Path(text).is_file()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is cuda when available, else cpu; anything else is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} asked for, but CUDA is not available; use cpu or auto.")
+    return device
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name of ``device`` for the results file."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({platform.processor() or platform.machine()})"
+
+
+def check_matches(syn: SyntheticSet, test: ClassImages) -> None:
+    """Raise ``ValueError`` unless the test set has the set's channels, image size and classes."""
+    want, got = syn.info, test.info
+    if _shape(want) != _shape(got):
+        raise ValueError(
+            f"The set was made from {want.name} ({_describe(want)}) but the test set found is "
+            f"{got.name} ({_describe(got)}). Point --data_root at the dataset the set was made "
+            "from."
+        )
+
+
+def _shape(info: DatasetInfo) -> tuple[int, int, int]:
+    return info.channels, info.image_size, info.num_classes
+
+
+def _describe(info: DatasetInfo) -> str:
+    size = f"{info.image_size}x{info.image_size}"
+    return f"{info.channels} channel(s), {size}, {info.num_classes} classes"
+
+
+def _load(cfg: Namespace, device: torch.device) -> tuple[SyntheticSet, ClassImages, ClassImages]:
+    """The set to evaluate and the real train/test splits of its dataset."""
+    source, spec, syn = cfg.synthetic, None, None
+    if is_spec(source):
+        spec = parse_spec(source)
+        dataset = spec[1]
+    elif Path(source).is_file():
+        syn = SyntheticSet.load(source)
+        dataset = syn.info.name
+    else:
+        raise FileNotFoundError(
+            f"No synthetic set at '{source}'. Pass a file written by train_synthetic.py or "
+            f"SyntheticSet.save, or a baseline spec {SPEC_FORMAT} (e.g. '{SPEC_EXAMPLE}')."
+        )
+    try:
+        train, test = load_real(dataset, cfg.data_root, download=False, cache_dir=cfg.cache_dir)
+    except DatasetNotFoundError as err:
+        raise DatasetNotFoundError(
+            f"{err} (evaluate.py: point --data_root at the folder holding {dataset}.)"
+        ) from err
+    if spec is not None:
+        method, _, ipc, seed = spec
+        syn = _baseline(method, train, ipc, cfg.seed if seed is None else seed, cfg, device)
+    check_matches(syn, test)
+    return syn, train, test
+
+
+def _baseline(
+    method: str, train: ClassImages, ipc: int, seed: int, cfg: Namespace, device: torch.device
+) -> SyntheticSet:
+    if cfg.extractor is not None and method != "random" and not Path(cfg.extractor).is_file():
+        raise FileNotFoundError(f"No feature extractor at '{cfg.extractor}' (--extractor).")
+    return select_baseline(
+        method,
+        train,
+        ipc,
+        seed=seed,
+        extractor_path=cfg.extractor,
+        extractor_epochs=cfg.extractor_epochs,
+        device=device,
+    )
+
+
+def _settings(cfg: Namespace, syn: SyntheticSet, **resolved: Any) -> dict[str, Any]:
+    """Every option as given, then what was resolved from them and the set's metadata."""
+    settings = {name: cfg[name] for name in OPTIONS}
+    settings.update(resolved)
+    settings.update(
+        method=syn.method,
+        dataset=syn.info.name,
+        ipc=syn.ipc,
+        step=syn.step,
+        set_seed=syn.seed,
+        backbone=syn.backbone,
+    )
+    return settings
+
+
+def main(args: list[str] | None = None) -> dict[str, Any]:
+    """Run ``evaluate.py``: print the results table and return (and optionally write) the JSON.
+
+    Args:
+        args: Command-line arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        ``{"results", "baseline", "settings", "version"}`` as written to ``--output``.
+    """
+    parser = build_parser()
+    cfg = parser.parse_args(args)
+    try:
+        if cfg.num_models < 1 or (cfg.epochs is not None and cfg.epochs < 1):
+            raise ValueError("--num_models and --epochs must be at least 1.")
+        device = resolve_device(cfg.device)
+        syn, train, test = _load(cfg, device)
+        models = expand_models(cfg.models, syn.backbone)
+        augment = resolve_augment(syn.method, syn.info.name, cfg.augment)
+        epochs = cfg.epochs if cfg.epochs is not None else (300 if augment == "none" else 1000)
+        base = None
+        if cfg.baseline == syn.method and cfg.seed == syn.seed and is_spec(cfg.synthetic):
+            base = syn  # the very same selection: do not build it twice
+        elif cfg.baseline is not None:
+            base = _baseline(cfg.baseline, train, syn.ipc, cfg.seed, cfg, device)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
+    test.to(device)
+    protocol = dict(num_models=cfg.num_models, epochs=epochs, augment=augment, seed=cfg.seed)
+    print(
+        f"Evaluating {syn.method} {syn.info.name}, {syn.ipc} image(s) per class, step {syn.step}: "
+        f"{cfg.num_models} model(s) x {epochs} epochs, augment {augment}, on {device}."
+    )
+    results = run_protocol(syn, test, models, device=device, **protocol)
+    base_results = None
+    if base is not None:
+        print(f"Evaluating the {base.method} baseline at {base.ipc} image(s) per class.")
+        base_results = run_protocol(base, test, models, device=device, **protocol)
+    print(format_table(results, base_results, cfg.baseline or "baseline", syn.method))
+    settings = _settings(
+        cfg,
+        syn,
+        resolved_augment=augment,
+        resolved_epochs=epochs,
+        architectures=models,
+        resolved_device=str(device),
+        device_name=device_name(device),
+    )
+    document = evaluation_document(results, base_results, cfg.baseline, settings)
+    if cfg.output:
+        print(f"Results: {write_json(document, cfg.output)}")
+    return document

@@ -1,0 +1,185 @@
+"""The published evaluation protocol: train fresh networks on a set, test on the real test set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics.classification import MulticlassAccuracy
+from tqdm.auto import tqdm
+
+from dcl.augmentation import DSA, dc_augment, default_dsa_strategy
+from dcl.data.images import ClassImages
+from dcl.data.registry import DatasetInfo
+from dcl.data.synthetic import SyntheticSet
+from dcl.networks import build_network
+from dcl.seeding import AUGMENT, NETWORK, generator, step_seed
+from dcl.training import train_epochs
+
+AUGMENTS: tuple[str, ...] = ("auto", "dsa", "dc", "none")
+
+
+def resolve_augment(method: str, dataset: str, augment: str = "auto") -> str:
+    """Training augmentation for a set: ``dsa`` for DSA/DM sets, ``dc`` for DC on MNIST, else none.
+
+    Coreset baselines (random, herding, ...) resolve to ``none``; to train a baseline exactly like
+    the condensed set it is compared with, pass that set's resolved augmentation explicitly.
+    """
+    if augment not in AUGMENTS:
+        raise ValueError(f"Unknown augment '{augment}'; choose one of {', '.join(AUGMENTS)}.")
+    if augment != "auto":
+        return augment
+    if method in ("dsa", "dm"):
+        return "dsa"
+    return "dc" if method == "dc" and dataset == "mnist" else "none"
+
+
+class EvaluationModule(L.LightningModule):
+    """A freshly initialised network trained on a (synthetic) set and tested on real data.
+
+    Works under a ``Trainer`` (``training_step``/``test_step``) and under the plain, Trainer-free
+    loop of ``run_protocol`` that the CLI and callbacks use, with the same optimiser and steps.
+
+    Args:
+        network: Network name from ``dcl.networks``.
+        info: Dataset facts (shape, classes, normalisation).
+        epochs: Training epochs; the learning rate drops x0.1 once after half of them.
+        lr: SGD learning rate (0.01 published).
+        momentum: SGD momentum (0.9 published).
+        weight_decay: SGD weight decay (5e-4 published).
+        batch_size: Training batch size (256 published).
+        augment: ``dsa`` (per-image DSA), ``dc`` (DC's MNIST augmentation) or ``none``.
+        seed: Seeds the network's initialisation and the augmentation.
+    """
+
+    def __init__(
+        self,
+        network: str,
+        info: DatasetInfo,
+        epochs: int = 300,
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        batch_size: int = 256,
+        augment: str = "none",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["info"])
+        self.info = info
+        init = generator(step_seed(seed, 0, 0, NETWORK))
+        self.net = build_network(
+            network, info.channels, info.num_classes, info.image_size, generator=init
+        )
+        self.generator = generator(step_seed(seed, 0, 0, AUGMENT))
+        self.augment = self._augmentation(augment)
+        self.test_accuracy = MulticlassAccuracy(info.num_classes, average="micro")
+        self.register_buffer("mean", torch.tensor(info.mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(info.std).view(1, -1, 1, 1), persistent=False)
+
+    def _augmentation(self, augment: str) -> Callable[[Tensor], Tensor] | None:
+        if augment == "dsa":
+            dsa = DSA(default_dsa_strategy(self.info.name))
+            return lambda x: dsa.per_image(x, self.generator)
+        if augment == "dc":
+            return lambda x: dc_augment(x, self.generator)
+        if augment != "none":
+            raise ValueError(f"Unknown augment '{augment}'; choose dsa, dc or none.")
+        return None
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits of normalised images; uint8 images are normalised first."""
+        if x.dtype == torch.uint8:
+            x = (x.float() / 255 - self.mean) / self.std
+        return self.net(x)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """Cross-entropy on an augmented batch."""
+        x, y = batch
+        x = x if self.augment is None else self.augment(x)
+        loss = F.cross_entropy(self(x), y)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self) -> dict:
+        """SGD(lr, momentum, weight decay) with lr x0.1 once after half the epochs."""
+        hp = self.hparams
+        opt = torch.optim.SGD(
+            self.net.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
+        )
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, hp.epochs // 2)], gamma=0.1)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Accumulate top-1 accuracy."""
+        x, y = batch
+        self.test_accuracy.update(self(x).argmax(1), y)
+        self.log("test_accuracy", self.test_accuracy, on_epoch=True)
+
+    def fit_tensors(self, images: Tensor, labels: Tensor) -> float:
+        """Train without a Trainer on in-memory ``images``/``labels``; returns the last loss."""
+        config = self.configure_optimizers()
+        return train_epochs(
+            self.net,
+            config["optimizer"],
+            images.to(self.device),
+            labels.to(self.device),
+            self.hparams.epochs,
+            self.hparams.batch_size,
+            self.generator,
+            self.augment,
+            config["lr_scheduler"]["scheduler"],
+        )
+
+    @torch.inference_mode()
+    def test_images(self, test: ClassImages, batch_size: int = 2048) -> float:
+        """Top-1 accuracy (0..1) on every image of ``test`` without a Trainer."""
+        self.net.eval()
+        self.test_accuracy.reset()
+        for start in range(0, len(test), batch_size):
+            x = test.images[start : start + batch_size].to(self.device)
+            y = test.labels[start : start + batch_size].to(self.device)
+            self.test_accuracy.update(self(x).argmax(1), y)
+        return float(self.test_accuracy.compute())
+
+
+def run_protocol(
+    syn: SyntheticSet,
+    test: ClassImages,
+    models: list[str],
+    num_models: int = 3,
+    epochs: int = 300,
+    augment: str = "auto",
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> dict[str, list[float]]:
+    """Train ``num_models`` fresh networks per architecture on ``syn``; test accuracies in %.
+
+    Models differ only by seed (``seed + i``). No Trainer is created, so this is safe to call
+    from inside a running Trainer (callbacks).
+    """
+    mode = resolve_augment(syn.method, syn.info.name, augment)
+    images, labels = syn.images.to(device), syn.labels.to(device)
+    results: dict[str, list[float]] = {}
+    bar = tqdm(total=len(models) * num_models, desc="evaluating", disable=not progress)
+    for name in models:
+        results[name] = []
+        for i in range(num_models):
+            module = EvaluationModule(name, syn.info, epochs=epochs, augment=mode, seed=seed + i)
+            module.to(device)
+            module.fit_tensors(images, labels)
+            results[name].append(100.0 * module.test_images(test))
+            bar.update(1)
+            bar.set_postfix(model=name, acc=f"{results[name][-1]:.1f}")
+    bar.close()
+    return results
+
+
+def summarize(accuracies: list[float]) -> dict[str, float | list[float]]:
+    """``{"accuracies", "mean", "std"}`` (population std, as the papers' tables)."""
+    t = torch.tensor(accuracies, dtype=torch.float64)
+    return {"accuracies": accuracies, "mean": float(t.mean()), "std": float(t.std(correction=0))}

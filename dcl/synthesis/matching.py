@@ -1,0 +1,80 @@
+"""One matching loss evaluation per method: networks and augmentation around the pure objectives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from dcl.objectives import Metric, gradient_distance, mean_embedding_distance
+from dcl.synthesis.gradients import class_gradients, class_gradients_loop
+
+# Applies one transform per class to both tensors: (real, syn) -> (real, syn).
+Siamese = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+def dm_loss(
+    net: nn.Module,
+    real: Tensor,
+    syn: Tensor,
+    augment: Siamese | None = None,
+) -> Tensor:
+    """Distribution matching loss summed over classes.
+
+    Args:
+        net: Randomly initialised network with ``embed``; its weights receive no gradient.
+        real: ``(K, n, C, H, W)`` real images per class.
+        syn: ``(K, m, C, H, W)`` synthetic images per class (requires grad).
+        augment: Siamese augmentation (same transform for a class's real and synthetic images).
+
+    Returns:
+        Scalar loss.
+    """
+    if augment is not None:
+        real, syn = augment(real, syn)
+    k, n, m = real.shape[0], real.shape[1], syn.shape[1]
+    with torch.no_grad():  # real embeddings are constants of the objective
+        real_emb = net.embed(real.flatten(0, 1)).view(k, n, -1)  # (K, n, D)
+    syn_emb = net.embed(syn.flatten(0, 1)).view(k, m, -1)  # (K, m, D)
+    return mean_embedding_distance(real_emb, syn_emb).sum()
+
+
+def dc_loss(
+    net: nn.Module,
+    real: Tensor,
+    syn: Tensor,
+    classes: Tensor,
+    metric: Metric = "ours",
+    augment: Siamese | None = None,
+    batched: bool = True,
+) -> Tensor:
+    """Gradient matching loss summed over classes.
+
+    Args:
+        net: Network whose parameter gradients are matched (batch norm already in eval mode).
+        real: ``(K, n, C, H, W)`` real images per class.
+        syn: ``(K, m, C, H, W)`` synthetic images per class (requires grad).
+        classes: ``(K,)`` class labels of the rows.
+        metric: Gradient distance: ours, mse or cos.
+        augment: Siamese augmentation shared by a class's real and synthetic batch.
+        batched: All classes in one ``vmap``-ed computation (else a loop, the reference).
+
+    Returns:
+        Scalar loss.
+    """
+    if augment is not None:
+        real, syn = augment(real, syn)
+    gradients = class_gradients if batched else class_gradients_loop
+    y_real = classes[:, None].expand(-1, real.shape[1])
+    y_syn = classes[:, None].expand(-1, syn.shape[1])
+    g_real = gradients(net, real, y_real, create_graph=False)
+    g_syn = gradients(net, syn, y_syn, create_graph=True)
+    return gradient_distance(g_real, g_syn, metric).sum()
+
+
+def set_batchnorm_eval(net: nn.Module) -> None:
+    """Freeze batch-norm statistics (DC matches gradients with fixed running statistics)."""
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()

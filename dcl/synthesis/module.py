@@ -1,0 +1,332 @@
+"""``SynthesisModule``: learnable synthetic images optimised by DM, DC or DSA with manual steps."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor, nn
+
+from dcl.augmentation import DSA, default_dsa_strategy
+from dcl.data.registry import DatasetInfo
+from dcl.data.synthetic import SyntheticSet
+from dcl.networks import build_network
+from dcl.objectives import Metric
+from dcl.seeding import AUGMENT, INIT, NETWORK, generator, step_seed
+from dcl.synthesis.matching import dc_loss, dm_loss, set_batchnorm_eval
+from dcl.synthesis.settings import DEFAULT_LR_IMG, default_loops, validate
+from dcl.training import train_epochs
+
+
+@dataclasses.dataclass
+class _InnerNet:
+    """DC's network of the current outer iteration (a plain holder: not a registered submodule)."""
+
+    outer: int
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+
+
+class SynthesisModule(L.LightningModule):
+    """Learns ``ipc`` synthetic images per class; one training step is one image update.
+
+    Args:
+        data_info: Dataset facts (linked from the data module by the CLI).
+        method: ``dm`` (distribution matching), ``dc`` (gradient matching) or ``dsa``
+            (gradient matching with differentiable siamese augmentation).
+        ipc: Images per class.
+        backbone: Network name from ``dcl.networks`` (ConvNet is the published default).
+        init: ``real`` (random real images per class) or ``noise`` (standard normal).
+        batch_real: Real images sampled per class for each matching step.
+        lr_img: Image learning rate (default: 1.0 for DM, 0.1 for DC/DSA).
+        momentum_img: Momentum of the default SGD image optimiser.
+        image_optimizer: Replaces the default SGD (e.g. ``torch.optim.Adam``).
+        dsa_strategy: DSA ops joined by ``_``; ``auto`` = published strategy for DM/DSA and none
+            for DC; ``none`` disables augmentation.
+        metric: Gradient distance for DC/DSA: ``ours``, ``mse`` or ``cos``.
+        outer_loop: DC/DSA matching steps per fresh network (default: published table).
+        inner_loop: DC/DSA network training epochs between matching steps (default: table).
+        lr_net: Learning rate of DC's inner-loop network training.
+        momentum_net: Momentum of DC's inner-loop SGD (0.5 as published).
+        batch_train: Batch size of DC's inner-loop training.
+        batched: Compute all classes' gradients in one ``vmap`` (else the per-class loop).
+        multi_gpu: ``replicate`` (every rank samples its own networks and real batches, image
+            gradients averaged) or ``shard_classes`` (each rank matches its own classes).
+        image_log_every_n_steps: How often the image grid goes to TensorBoard (0: never).
+    """
+
+    def __init__(
+        self,
+        data_info: DatasetInfo | None = None,
+        method: Literal["dm", "dc", "dsa"] = "dm",
+        ipc: int = 1,
+        backbone: str = "ConvNet",
+        init: Literal["real", "noise"] = "real",
+        batch_real: int = 256,
+        lr_img: float | None = None,
+        momentum_img: float = 0.5,
+        image_optimizer: OptimizerCallable | None = None,
+        dsa_strategy: str = "auto",
+        metric: Metric = "ours",
+        outer_loop: int | None = None,
+        inner_loop: int | None = None,
+        lr_net: float = 0.01,
+        momentum_net: float = 0.5,
+        batch_train: int = 256,
+        batched: bool = True,
+        multi_gpu: Literal["replicate", "shard_classes"] = "replicate",
+        image_log_every_n_steps: int = 100,
+    ) -> None:
+        super().__init__()
+        if isinstance(data_info, dict):  # as stored in checkpoints' hyperparameters
+            data_info = DatasetInfo(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in data_info.items()}
+            )
+        if data_info is None:
+            raise ValueError(
+                "SynthesisModule needs data_info (the CLI links it from --data); "
+                "in Python pass RealDataModule(...).info."
+            )
+        validate(method, ipc, backbone, metric, init, batch_real, multi_gpu)
+        self.save_hyperparameters(ignore=["image_optimizer", "data_info"])
+        self.hparams["data_info"] = dataclasses.asdict(data_info)
+        self.info, self.method, self.ipc = data_info, method, ipc
+        self.automatic_optimization = False
+        self.image_optimizer = image_optimizer
+        k, c, s = data_info.num_classes, data_info.channels, data_info.image_size
+        self.images = nn.Parameter(torch.randn(k * ipc, c, s, s))  # (K*ipc, C, H, W)
+        self.register_buffer("labels", torch.arange(k).repeat_interleave(ipc), persistent=False)
+        self.outer_loop, self.inner_loop = default_loops(ipc)
+        self.outer_loop = outer_loop or self.outer_loop
+        self.inner_loop = inner_loop if inner_loop is not None else self.inner_loop
+        strategy = dsa_strategy
+        if strategy == "auto":
+            strategy = "none" if method == "dc" else default_dsa_strategy(data_info.name)
+        self.dsa = None if strategy == "none" else DSA(strategy)
+        self._inner: _InnerNet | None = None
+        self._inner_state: dict | None = None
+        self.seed = 0
+        self._output_dir: Path | None = None
+
+    # ----------------------------------------------------------------- set-up
+    def setup(self, stage: str) -> None:
+        """Check settings against the data, then initialise the images (rank-independent)."""
+        self.seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        self._output_dir = None
+        self.output_dir  # noqa: B018 - collective call, must run on all ranks
+        train = self.trainer.datamodule.train
+        train.check_per_class(self.hparams.batch_real, "real images per class (batch_real)")
+        if self.hparams.init == "real":
+            train.check_per_class(self.ipc, "synthetic images per class (ipc, init real)")
+            g = generator(step_seed(self.seed, 0, 0, INIT), train.device)
+            real = train.sample(self.ipc, g)  # (K, ipc, C, H, W)
+            self.images.data.copy_(real.flatten(0, 1))
+        else:
+            g = generator(step_seed(self.seed, 0, 0, INIT))
+            self.images.data.copy_(torch.randn(self.images.shape, generator=g))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """SGD on the images with the method's published learning rate, unless replaced."""
+        if self.image_optimizer is not None:
+            return self.image_optimizer([self.images])
+        lr = self.hparams.lr_img or DEFAULT_LR_IMG[self.method]
+        return torch.optim.SGD([self.images], lr=lr, momentum=self.hparams.momentum_img)
+
+    # ------------------------------------------------------------ one step
+    @property
+    def sharded(self) -> bool:
+        """Whether each rank matches only its own classes."""
+        return self.hparams.multi_gpu == "shard_classes" and self.trainer.world_size > 1
+
+    def _my_classes(self) -> Tensor:
+        k = self.info.num_classes
+        if not self.sharded:
+            return torch.arange(k, device=self.device)
+        return torch.arange(self.global_rank, k, self.trainer.world_size, device=self.device)
+
+    def _sampling_rank(self) -> int:
+        # Sharded ranks draw what one process would, so that shards add up to a single run.
+        return 0 if self.sharded else self.global_rank
+
+    def _network(self, index: int) -> nn.Module:
+        g = generator(step_seed(self.seed, self._sampling_rank(), index, NETWORK), self.device)
+        i = self.info
+        return build_network(
+            self.hparams.backbone,
+            i.channels,
+            i.num_classes,
+            i.image_size,
+            generator=g,
+            device=self.device,
+        )
+
+    def _siamese(self, step: int, classes: Tensor):
+        if self.dsa is None:
+            return None
+        g = generator(step_seed(self.seed, self._sampling_rank(), step, AUGMENT), self.device)
+        params = self.dsa.sample(self.info.num_classes, g, device=self.device).select(classes)
+        return lambda real, syn: (self.dsa.apply(real, params), self.dsa.apply(syn, params))
+
+    def _syn(self, classes: Tensor) -> Tensor:
+        i = self.info
+        return self.images.view(i.num_classes, self.ipc, *self.images.shape[1:])[classes]
+
+    def _real(self, n: int, classes: Tensor, step: int) -> Tensor:
+        dm = self.trainer.datamodule
+        return dm.real_batch(n, classes, step=step, rank=self._sampling_rank())
+
+    def dm_step_loss(self, step: int) -> Tensor:
+        """DM: a fresh frozen network, real and synthetic embeddings of all classes at once."""
+        classes = self._my_classes()
+        net = self._network(step).requires_grad_(False)
+        real = self._real(self.hparams.batch_real, classes, step)
+        return dm_loss(net, real, self._syn(classes), self._siamese(step, classes))
+
+    def dc_step_loss(self, step: int) -> Tensor:
+        """DC/DSA: gradient matching on the current outer iteration's network."""
+        outer = step // self.outer_loop
+        inner = self._inner_net(outer)
+        classes, net = self._my_classes(), inner.net
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+            net.train()  # set running statistics from 16 real images per class, then freeze
+            with torch.no_grad():
+                net(
+                    self._real(
+                        16, torch.arange(self.info.num_classes, device=self.device), step
+                    ).flatten(0, 1)
+                )
+            set_batchnorm_eval(net)
+        real = self._real(self.hparams.batch_real, classes, step)
+        return dc_loss(
+            net,
+            real,
+            self._syn(classes),
+            classes,
+            self.hparams.metric,
+            self._siamese(step, classes),
+            self.hparams.batched,
+        )
+
+    def _inner_net(self, outer: int) -> _InnerNet:
+        if self._inner is None or self._inner.outer != outer:
+            net = self._network(outer)
+            opt = torch.optim.SGD(
+                net.parameters(), lr=self.hparams.lr_net, momentum=self.hparams.momentum_net
+            )
+            self._inner = _InnerNet(outer, net, opt)
+            if self._inner_state is not None and self._inner_state["outer"] == outer:
+                net.load_state_dict(self._inner_state["net"])  # resumed mid outer iteration
+                opt.load_state_dict(self._inner_state["optimizer"])
+            self._inner_state = None
+        return self._inner
+
+    def _train_inner(self, step: int) -> None:
+        """DC's inner loop: train the network on the detached synthetic set."""
+        g = generator(step_seed(self.seed, self._sampling_rank(), step, AUGMENT + 8), self.device)
+        augment = None if self.dsa is None else (lambda x: self.dsa.per_image(x, g))
+        train_epochs(
+            self._inner.net,
+            self._inner.optimizer,
+            self.images.detach(),
+            self.labels,
+            self.inner_loop,
+            self.hparams.batch_train,
+            g,
+            augment,
+        )
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        """One image update: matching loss, non-finite check, backward, optimiser step."""
+        step = self.global_step
+        loss = self.dm_step_loss(step) if self.method == "dm" else self.dc_step_loss(step)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"Non-finite matching loss ({loss.item()}) at step {step}; images left as they "
+                "were at the last good step. Lower --model.lr_img or check the data."
+            )
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        # DDP averages image gradients; shards hold disjoint classes, so undo the average.
+        self.manual_backward(loss * self.trainer.world_size if self.sharded else loss)
+        optimizer.step()
+        if self.method != "dm" and step % self.outer_loop != self.outer_loop - 1:
+            self._train_inner(step)
+        self.log("loss", loss.detach(), prog_bar=True)
+        every = self.hparams.image_log_every_n_steps
+        if every and step % every == 0:
+            self.log_images()
+        return loss.detach()
+
+    # ------------------------------------------------------ outputs, resume
+    def synthetic_set(self) -> SyntheticSet:
+        """The current images as a ``SyntheticSet`` with full metadata."""
+        config = {k: v for k, v in self.hparams.items() if k != "data_info"}
+        config = {
+            k: v if isinstance(v, int | float | str | bool | None) else str(v)
+            for k, v in config.items()
+        }
+        return SyntheticSet(
+            images=self.images.detach().float().cpu().clone(),
+            labels=self.labels.cpu(),
+            info=self.info,
+            ipc=self.ipc,
+            method=self.method,
+            seed=self.seed,
+            step=self.global_step,
+            backbone=self.hparams.backbone,
+            config=config,
+        )
+
+    def log_images(self) -> None:
+        """Add the de-normalised image grid to TensorBoard (rank 0)."""
+        logger = self.logger
+        if (
+            self.trainer.is_global_zero
+            and logger is not None
+            and hasattr(logger.experiment, "add_image")
+        ):
+            logger.experiment.add_image("synthetic", self.synthetic_set().grid(), self.global_step)
+
+    @property
+    def output_dir(self) -> Path:
+        """Where ``synthetic.pt`` and ``synthetic.png`` are written (the run's log directory)."""
+        if self._output_dir is None:  # trainer.log_dir broadcasts: resolve it on every rank
+            self._output_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        return self._output_dir
+
+    def save_outputs(self) -> Path:
+        """Write ``synthetic.pt`` and ``synthetic.png`` atomically; returns the set's path."""
+        out = self.output_dir
+        syn = self.synthetic_set()
+        if not torch.isfinite(syn.images).all():
+            raise FloatingPointError("Refusing to save non-finite synthetic images.")
+        path = syn.save(out / "synthetic.pt")
+        syn.save_png(out / "synthetic.png")
+        return path
+
+    def on_train_end(self) -> None:
+        """Save the final set and say where it is."""
+        if self.trainer.is_global_zero:
+            path = self.save_outputs()
+            self.print(f"Synthetic set: {path} (grid: {path.with_suffix('.png')})")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep DC's inner network (exact resume) and refresh ``synthetic.pt`` beside the logs."""
+        if self._inner is not None:
+            checkpoint["dc_inner"] = {
+                "outer": self._inner.outer,
+                "net": self._inner.net.state_dict(),
+                "optimizer": self._inner.optimizer.state_dict(),
+            }
+        if self.trainer.is_global_zero:
+            self.save_outputs()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore DC's inner network lazily at the next step."""
+        self._inner_state = checkpoint.get("dc_inner")
+        self._inner = None

@@ -1,0 +1,105 @@
+import pytest
+import torch
+
+from dcl.data.module import RealDataModule
+from dcl.data.synthetic import SyntheticSet
+from dcl.synthesis.module import SynthesisModule
+from dcl.synthesis.settings import default_loops
+from tests.synthesis.conftest import synthesize
+
+
+@pytest.mark.parametrize("method", ["dm", "dc", "dsa"])
+def test_a_few_steps_update_the_images_and_save_the_set(tmp_path, digits_cache, method):
+    model, trainer = synthesize(
+        tmp_path, digits_cache, 3, method=method, ipc=2, outer_loop=2, inner_loop=1
+    )
+    assert trainer.global_step == 3
+    syn = SyntheticSet.load(tmp_path / "synthetic.pt")
+    assert syn.method == method and syn.step == 3 and syn.ipc == 2
+    assert syn.images.shape == (20, 1, 8, 8)
+    assert torch.isfinite(syn.images).all()
+    assert (tmp_path / "synthetic.png").stat().st_size > 0
+    # The images moved away from their real initialisation.
+    data = RealDataModule("digits", cache_dir=str(digits_cache))
+    data.setup()
+    initial = SynthesisModule(data.info, method=method, ipc=2)
+    from dcl.seeding import INIT, generator, step_seed
+
+    start = data.train.sample(2, generator(step_seed(0, 0, 0, INIT))).flatten(0, 1)
+    assert not torch.allclose(syn.images, start)
+    assert initial.images.shape == syn.images.shape
+
+
+def test_same_seed_gives_the_same_set_and_another_seed_a_different_one(tmp_path, digits_cache):
+    a, _ = synthesize(tmp_path / "a", digits_cache, 3)
+    b, _ = synthesize(tmp_path / "b", digits_cache, 3)
+    c, _ = synthesize(tmp_path / "c", digits_cache, 3, seed=1)
+    assert torch.equal(a.images, b.images)
+    assert not torch.allclose(a.images, c.images)
+
+
+@pytest.mark.parametrize("method", ["dm", "dsa"])
+def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(tmp_path, digits_cache, method):
+    kwargs = {"method": method, "outer_loop": 3, "inner_loop": 2, "ipc": 2}
+    straight, _ = synthesize(tmp_path / "straight", digits_cache, 5, **kwargs)
+    first, trainer = synthesize(tmp_path / "part", digits_cache, 2, **kwargs)
+    ckpt = tmp_path / "part.ckpt"
+    trainer.save_checkpoint(ckpt)  # mid outer iteration: DC's inner network must be restored too
+    resumed, trainer = synthesize(
+        tmp_path / "resumed", digits_cache, 5, ckpt_path=str(ckpt), **kwargs
+    )
+    assert trainer.global_step == 5
+    torch.testing.assert_close(resumed.images, straight.images)
+    # Momentum buffers were restored: without them the result would differ.
+    assert trainer.optimizers[0].state[resumed.images]["momentum_buffer"] is not None
+
+
+def test_default_loops_follow_the_published_table_and_any_ipc_works():
+    assert default_loops(1) == (1, 1)
+    assert default_loops(10) == (10, 50)
+    assert default_loops(50) == (50, 10)
+    assert default_loops(100) == (100, 2)
+    for ipc in (2, 7, 33, 70, 500):
+        outer, inner = default_loops(ipc)
+        assert outer >= 1 and inner >= 1
+
+
+def test_dc_step_count_is_outer_loop_times_iterations(tmp_path, digits_cache):
+    _, trainer = synthesize(tmp_path, digits_cache, 4, method="dc", outer_loop=2, inner_loop=1)
+    assert trainer.global_step == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ipc": 0}, "ipc must be at least 1"),
+        ({"method": "kip"}, "unknown method 'kip'"),
+        ({"backbone": "ConvNot"}, "unknown backbone 'ConvNot'"),
+        ({"metric": "l1"}, "unknown metric 'l1'"),
+        ({"init": "zeros"}, "init must be 'real' or 'noise'"),
+        ({"multi_gpu": "both"}, "multi_gpu must be"),
+    ],
+)
+def test_invalid_settings_fail_before_training_with_a_clear_message(digits_cache, kwargs, message):
+    info = RealDataModule("digits", cache_dir=str(digits_cache)).info
+    with pytest.raises(ValueError, match=message):
+        SynthesisModule(info, **kwargs)
+
+
+def test_missing_data_info_explains_how_to_pass_it():
+    with pytest.raises(ValueError, match="data_info"):
+        SynthesisModule(None)
+
+
+def test_batch_real_larger_than_a_class_fails_at_setup(tmp_path, digits_cache):
+    with pytest.raises(ValueError, match="batch_real"):
+        synthesize(tmp_path, digits_cache, 1, batch_real=10_000)
+
+
+def test_non_finite_loss_stops_and_keeps_the_saved_set(tmp_path, digits_cache):
+    synthesize(tmp_path, digits_cache, 2)
+    saved = SyntheticSet.load(tmp_path / "synthetic.pt")
+    with pytest.raises(FloatingPointError, match="Non-finite"):
+        synthesize(tmp_path, digits_cache, 2, lr_img=float("inf"))
+    again = SyntheticSet.load(tmp_path / "synthetic.pt")
+    assert torch.equal(saved.images, again.images)
