@@ -52,7 +52,7 @@ class SynthesisEvaluation(L.Callback):
             models,
             self.num_models,
             self.epochs,
-            augment=self.augment if syn.method not in ("random",) else self._augment(pl_module),
+            augment=self._augment(pl_module),  # the baseline is trained like the set itself
             seed=pl_module.seed,
             device=pl_module.device,
             progress=False,

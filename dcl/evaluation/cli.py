@@ -230,7 +230,8 @@ def _load(cfg: Namespace, device: torch.device) -> tuple[SyntheticSet, ClassImag
         train, test = load_real(dataset, cfg.data_root, download=False, cache_dir=cfg.cache_dir)
     except DatasetNotFoundError as err:
         raise DatasetNotFoundError(
-            f"{err} (evaluate.py: point --data_root at the folder holding {dataset}.)"
+            f"{err} (evaluate.py never downloads: point --data_root at the folder holding "
+            f"{dataset}, or fetch it once with train_synthetic.py --data.download true.)"
         ) from err
     if spec is not None:
         method, _, ipc, seed = spec
@@ -242,6 +243,13 @@ def _load(cfg: Namespace, device: torch.device) -> tuple[SyntheticSet, ClassImag
 def _baseline(
     method: str, train: ClassImages, ipc: int, seed: int, cfg: Namespace, device: torch.device
 ) -> SyntheticSet:
+    """Build a coreset baseline on ``train``, with clear errors for options that cannot work."""
+    smallest = int(train.counts.min())
+    if ipc > smallest:
+        raise ValueError(
+            f"ipc={ipc} images per class asked for, but a class of {train.info.name} has only "
+            f"{smallest} training images: use ipc <= {smallest}."
+        )
     if cfg.extractor is not None and method != "random" and not Path(cfg.extractor).is_file():
         raise FileNotFoundError(f"No feature extractor at '{cfg.extractor}' (--extractor).")
     return select_baseline(

@@ -1,0 +1,178 @@
+import json
+import runpy
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+import dcl
+from dcl.baselines import select_baseline
+from dcl.data import DatasetInfo, SyntheticSet
+from dcl.evaluation import cli
+from dcl.evaluation.cli import main, parse_spec
+
+REPO = Path(__file__).resolve().parents[2]
+OPTIONS = {
+    "synthetic", "models", "num_models", "epochs", "augment", "data_root", "cache_dir",
+    "device", "seed", "output", "baseline", "extractor", "extractor_epochs",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def saved_set(digits, tmp_path_factory) -> Path:
+    """A 1-image-per-class set of real digits, saved as a file."""
+    return select_baseline("random", digits[0], 1, seed=3).save(
+        tmp_path_factory.mktemp("sets") / "synthetic.pt"
+    )
+
+
+@pytest.fixture
+def fast(cache_dir) -> list[str]:
+    return ["--models", "ConvNet", "--num_models", "2", "--epochs", "2", "--device", "cpu",
+            "--cache_dir", str(cache_dir)]  # fmt: skip
+
+
+def check_summary(entry: dict, n: int) -> None:
+    assert set(entry) == {"accuracies", "mean", "std"}
+    accs = entry["accuracies"]
+    assert len(accs) == n and all(0.0 <= a <= 100.0 for a in accs)
+    assert entry["mean"] == pytest.approx(statistics.fmean(accs))
+    assert entry["std"] == pytest.approx(statistics.pstdev(accs))
+
+
+def test_saved_set_with_baseline_writes_the_documented_json(saved_set, fast, tmp_path, capsys):
+    out = tmp_path / "nested" / "out.json"
+    args = ["--synthetic", str(saved_set), *fast, "--output", str(out), "--baseline", "random"]
+    doc = main(args)
+
+    assert json.loads(out.read_text()) == doc
+    assert set(doc) == {"results", "baseline", "settings", "version"}
+    assert doc["version"] == dcl.__version__
+    assert list(doc["results"]) == ["ConvNet"]
+    check_summary(doc["results"]["ConvNet"], 2)
+    assert set(doc["baseline"]) == {"method", "results"}
+    assert doc["baseline"]["method"] == "random"
+    assert list(doc["baseline"]["results"]) == ["ConvNet"]
+    check_summary(doc["baseline"]["results"]["ConvNet"], 2)
+
+    settings = doc["settings"]
+    assert set(settings) >= OPTIONS
+    assert settings["synthetic"] == str(saved_set) and settings["num_models"] == 2
+    assert settings["augment"] == "auto" and settings["resolved_augment"] == "none"
+    assert settings["resolved_epochs"] == 2 and settings["architectures"] == ["ConvNet"]
+    assert (settings["method"], settings["dataset"], settings["ipc"]) == ("random", "digits", 1)
+    assert settings["step"] == 0 and settings["device_name"]
+
+    table = capsys.readouterr().out
+    assert "ConvNet" in table and "random acc %" in table and "gain" in table
+    mean = doc["results"]["ConvNet"]["mean"]
+    assert f"{mean:.2f}" in table
+
+
+def test_baseline_gets_the_sets_augmentation_and_models(digits, fast, tmp_path, monkeypatch):
+    base = select_baseline("random", digits[0], 1, seed=1)
+    dm = SyntheticSet(base.images, base.labels, base.info, ipc=1, method="dm", step=7)
+    calls = []
+
+    def spy(syn, test, models, **kwargs):
+        calls.append((syn.method, models, kwargs))
+        return {m: [50.0] * kwargs["num_models"] for m in models}
+
+    monkeypatch.setattr(cli, "run_protocol", spy)
+    doc = main(["--synthetic", str(dm.save(tmp_path / "dm.pt")), *fast, "--baseline", "random"])
+    assert [c[0] for c in calls] == ["dm", "random"]
+    assert calls[0][1] == calls[1][1] == ["ConvNet"]
+    assert calls[0][2] == calls[1][2]
+    assert calls[0][2]["augment"] == "dsa" and calls[0][2]["seed"] == 0
+    assert doc["settings"]["resolved_augment"] == "dsa" and doc["settings"]["step"] == 7
+
+
+def test_default_epochs_follow_the_published_protocol(saved_set, cache_dir, monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli, "run_protocol", lambda *a, **k: seen.append(k) or {"MLP": [1.0]})
+    base = ["--synthetic", str(saved_set), "--models", "MLP", "--cache_dir", str(cache_dir)]
+    main(base)
+    main([*base, "--augment", "dsa"])
+    assert [k["epochs"] for k in seen] == [300, 1000]
+    assert seen[0]["num_models"] == 5
+
+
+def test_baseline_spec_needs_no_file(fast, capsys):
+    doc = main(["--synthetic", "random:digits:ipc=1:seed=0", *fast])
+    assert doc["baseline"] is None
+    check_summary(doc["results"]["ConvNet"], 2)
+    assert doc["settings"]["method"] == "random" and doc["settings"]["set_seed"] == 0
+    assert "random acc %" in capsys.readouterr().out
+
+
+def test_config_file_is_equivalent_to_flags(saved_set, fast, tmp_path):
+    flags = ["--synthetic", str(saved_set), *fast, "--baseline", "random", "--seed", "4"]
+    config = tmp_path / "eval.yaml"
+    pairs = dict(zip(flags[::2], flags[1::2], strict=True))
+    config.write_text("".join(f"{k[2:]}: {v}\n" for k, v in pairs.items()))
+    assert main(["--config", str(config)]) == main(flags)
+
+
+@pytest.mark.parametrize(
+    ("synthetic", "message"),
+    [
+        ("no/such/set.pt", "No synthetic set at 'no/such/set.pt'"),
+        ("random:digits:10", "Malformed baseline spec 'random:digits:10'"),
+        ("random:digits", "Malformed baseline spec"),
+        ("random:digits:ipc=ten", "ipc must be an integer, got 'ten'"),
+        ("random:digits:ipc=0", "needs ipc=N with N >= 1"),
+        ("random:digits:ipc=1:colour=red", "at 'colour=red'"),
+        ("bogus:digits:ipc=1", "Unknown baseline method 'bogus'"),
+        ("random:imagenet42:ipc=1", "Unknown dataset 'imagenet42'"),
+        ("random:digits:ipc=100000", "use ipc <= "),
+    ],
+)
+def test_bad_synthetic_exits_with_a_helpful_message(synthetic, message, fast, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--synthetic", synthetic, *fast])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    if "Unknown" in message or "Malformed" in message or "No synthetic" in message:
+        assert "METHOD:DATASET:ipc=N" in err and "random:mnist:ipc=10:seed=0" in err
+
+
+def test_unknown_method_and_dataset_list_the_valid_ones():
+    with pytest.raises(ValueError, match="random, herding, kcenter, forgetting"):
+        parse_spec("bogus:digits:ipc=1")
+    with pytest.raises(ValueError, match="cifar10.*digits|digits.*cifar10"):
+        parse_spec("random:imagenet42:ipc=1")
+    assert parse_spec("k-center:CIFAR-10:ipc=10") == ("kcenter", "cifar10", 10, None)
+    assert parse_spec("random:mnist:ipc=10:seed=3") == ("random", "mnist", 10, 3)
+
+
+def test_test_set_must_match_the_sets_metadata(digits, fast, tmp_path, capsys):
+    five = DatasetInfo("digits", 1, 8, 5, tuple("01234"), (0.3,), (0.4,))
+    base = select_baseline("random", digits[0], 1)
+    odd = SyntheticSet(base.images[:5], base.labels[:5], five, ipc=1, method="dm")
+    with pytest.raises(SystemExit):
+        main(["--synthetic", str(odd.save(tmp_path / "odd.pt")), *fast])
+    err = capsys.readouterr().err
+    assert "5 classes" in err and "10 classes" in err and "--data_root" in err
+
+
+def test_unknown_model_and_wrong_file_are_reported(saved_set, fast, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--synthetic", str(saved_set), *fast, "--models", "ConvNot"])
+    assert "Unknown network(s) ConvNot" in capsys.readouterr().err
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a set")
+    with pytest.raises(SystemExit):
+        main(["--synthetic", str(junk), *fast])
+    assert "not a readable synthetic set" in capsys.readouterr().err
+
+
+def test_script_help_lists_every_option(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["evaluate.py", "--help"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(REPO / "evaluate.py"), run_name="__main__")
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in [*OPTIONS, "config"]:
+        assert f"--{option}" in out
