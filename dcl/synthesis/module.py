@@ -18,18 +18,9 @@ from dcl.data.synthetic import SyntheticSet
 from dcl.networks import build_network
 from dcl.objectives import Metric
 from dcl.seeding import AUGMENT, INIT, NETWORK, generator, step_seed
+from dcl.synthesis.inner import InnerNetwork
 from dcl.synthesis.matching import dc_loss, dm_loss, set_batchnorm_eval
 from dcl.synthesis.settings import DEFAULT_LR_IMG, default_loops, validate
-from dcl.training import train_epochs
-
-
-@dataclasses.dataclass
-class _InnerNet:
-    """DC's network of the current outer iteration (a plain holder: not a registered submodule)."""
-
-    outer: int
-    net: nn.Module
-    optimizer: torch.optim.Optimizer
 
 
 class SynthesisModule(L.LightningModule):
@@ -108,8 +99,7 @@ class SynthesisModule(L.LightningModule):
         if strategy == "auto":
             strategy = "none" if method == "dc" else default_dsa_strategy(data_info.name)
         self.dsa = None if strategy == "none" else DSA(strategy)
-        self._inner: _InnerNet | None = None
-        self._inner_state: dict | None = None
+        self.inner = InnerNetwork(self._network, lr_net, momentum_net)
         self.seed = 0
         self._output_dir: Path | None = None
 
@@ -190,16 +180,13 @@ class SynthesisModule(L.LightningModule):
     def dc_step_loss(self, step: int) -> Tensor:
         """DC/DSA: gradient matching on the current outer iteration's network."""
         outer = step // self.outer_loop
-        inner = self._inner_net(outer)
-        classes, net = self._my_classes(), inner.net
+        classes, net = self._my_classes(), self.inner.get(outer)
         if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
-            net.train()  # set running statistics from 16 real images per class, then freeze
+            # Set running statistics from 16 real images per class, then freeze them.
+            everyone = torch.arange(self.info.num_classes, device=self.device)
+            net.train()
             with torch.no_grad():
-                net(
-                    self._real(
-                        16, torch.arange(self.info.num_classes, device=self.device), step
-                    ).flatten(0, 1)
-                )
+                net(self._real(16, everyone, step).flatten(0, 1))
             set_batchnorm_eval(net)
         real = self._real(self.hparams.batch_real, classes, step)
         return dc_loss(
@@ -212,32 +199,11 @@ class SynthesisModule(L.LightningModule):
             self.hparams.batched,
         )
 
-    def _inner_net(self, outer: int) -> _InnerNet:
-        if self._inner is None or self._inner.outer != outer:
-            net = self._network(outer)
-            opt = torch.optim.SGD(
-                net.parameters(), lr=self.hparams.lr_net, momentum=self.hparams.momentum_net
-            )
-            self._inner = _InnerNet(outer, net, opt)
-            if self._inner_state is not None and self._inner_state["outer"] == outer:
-                net.load_state_dict(self._inner_state["net"])  # resumed mid outer iteration
-                opt.load_state_dict(self._inner_state["optimizer"])
-            self._inner_state = None
-        return self._inner
-
     def _train_inner(self, step: int) -> None:
-        """DC's inner loop: train the network on the detached synthetic set."""
         g = generator(step_seed(self.seed, self._sampling_rank(), step, AUGMENT + 8), self.device)
         augment = None if self.dsa is None else (lambda x: self.dsa.per_image(x, g))
-        train_epochs(
-            self._inner.net,
-            self._inner.optimizer,
-            self.images.detach(),
-            self.labels,
-            self.inner_loop,
-            self.hparams.batch_train,
-            g,
-            augment,
+        self.inner.train(
+            self.images, self.labels, self.inner_loop, self.hparams.batch_train, g, augment
         )
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
@@ -317,16 +283,10 @@ class SynthesisModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep DC's inner network (exact resume) and refresh ``synthetic.pt`` beside the logs."""
-        if self._inner is not None:
-            checkpoint["dc_inner"] = {
-                "outer": self._inner.outer,
-                "net": self._inner.net.state_dict(),
-                "optimizer": self._inner.optimizer.state_dict(),
-            }
+        checkpoint["dc_inner"] = self.inner.state_dict()
         if self.trainer.is_global_zero:
             self.save_outputs()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore DC's inner network lazily at the next step."""
-        self._inner_state = checkpoint.get("dc_inner")
-        self._inner = None
+        self.inner.load_state_dict(checkpoint.get("dc_inner"))

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from tests.synthesis.conftest import SaveImagesPerRank, synthesize
+from tests.synthesis.helpers import SaveImagesPerRank, synthesize
 
 pytestmark = [
     pytest.mark.slow,

@@ -5,7 +5,7 @@ from dcl.data.module import RealDataModule
 from dcl.data.synthetic import SyntheticSet
 from dcl.synthesis.module import SynthesisModule
 from dcl.synthesis.settings import default_loops
-from tests.synthesis.conftest import synthesize
+from tests.synthesis.helpers import synthesize
 
 
 @pytest.mark.parametrize("method", ["dm", "dc", "dsa"])

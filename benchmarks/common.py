@@ -1,0 +1,157 @@
+"""Shared helpers of the benchmark tools: environment record, timing, memory and test data."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import resource
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dcl.data import ClassImages, DatasetInfo, RealDataModule
+from dcl.data.registry import STATIC_INFO
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results"
+# Training images per class of the real datasets whose shapes the benchmarks mimic.
+SHAPES: dict[str, tuple[DatasetInfo, int]] = {
+    "mnist": (STATIC_INFO["mnist"], 6000),
+    "cifar10": (STATIC_INFO["cifar10"], 5000),
+}
+TEST_PER_CLASS = 1000
+
+
+def commit() -> dict[str, Any]:
+    """The source revision: ``$DCL_COMMIT`` if set (machines without ``.git``), else git's."""
+    if os.environ.get("DCL_COMMIT"):
+        return {"commit": os.environ["DCL_COMMIT"], "dirty": None}
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return {"commit": head, "dirty": bool(status)}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown", "dirty": None}
+
+
+def device_name(device: torch.device) -> str:
+    """Human-readable device: the GPU's name, or the CPU model and core count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """What produced a measurement: device, versions, revision, date and machine load."""
+    import lightning
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "device": str(device),
+        "device_name": device_name(device),
+        "torch": str(torch.__version__),
+        "lightning": lightning.__version__,
+        "python": platform.python_version(),
+        **commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "load_average": list(load) if load else None,
+    }
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is cuda when available, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work (a no-op on CPU), so wall-clock times are complete."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def now() -> float:
+    """Monotonic seconds."""
+    return time.perf_counter()
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MiB (0 where /proc is missing)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def reset_peak(device: torch.device) -> None:
+    """Start a fresh CUDA peak (CPU RSS peaks cannot be reset: they are process-wide)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> dict[str, Any]:
+    """Peak memory in MiB: CUDA max allocated on GPU, else the process's max RSS."""
+    if device.type == "cuda":
+        return {"peak_mb": torch.cuda.max_memory_allocated(device) / 2**20, "kind": "cuda_max"}
+    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "kind": "max_rss"}
+
+
+def random_split(info: DatasetInfo, per_class: int, seed: int) -> ClassImages:
+    """Random uint8 images of a dataset's shape, ``per_class`` per class, sorted by class."""
+    g = torch.Generator().manual_seed(seed)
+    k, c, s = info.num_classes, info.channels, info.image_size
+    images = torch.randint(0, 256, (k * per_class, c, s, s), generator=g, dtype=torch.uint8)
+    labels = torch.arange(k).repeat_interleave(per_class)
+    return ClassImages(images, labels, info)
+
+
+class RandomDataModule(RealDataModule):
+    """``RealDataModule`` over random images of a dataset's shape (same sampling code path).
+
+    Args:
+        shape: Key of ``SHAPES`` (``mnist`` or ``cifar10``).
+        seed: Seeds the images and the sampler.
+    """
+
+    def __init__(self, shape: str, seed: int = 0) -> None:
+        info, per_class = SHAPES[shape]
+        super().__init__(dataset=info.name, seed=seed)
+        self.__dict__["info"] = info
+        self._per_class = per_class
+
+    def prepare_data(self) -> None:
+        """Nothing to download or cache."""
+
+    def setup(self, stage: str | None = None) -> None:
+        """Make the images on the trainer's device and seed the sampler as the parent does."""
+        if self.train is not None:
+            return
+        device = torch.device("cpu")
+        if self.trainer is not None:
+            device = self.trainer.strategy.root_device
+        self.train = random_split(self.info, self._per_class, self.seed).to(device)
+        self.test = random_split(self.info, TEST_PER_CLASS, self.seed + 1)
+        self.base_seed, self.rank = self.seed, 0
+        self.generator = torch.Generator(device=device).manual_seed(self.seed)

@@ -1,0 +1,54 @@
+"""Running synthesis under a real Trainer, for the synthesis tests."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from dcl.data.module import RealDataModule
+from dcl.synthesis.module import SynthesisModule
+
+
+class SaveImagesPerRank(L.Callback):
+    """Writes every rank's synthetic images at the end of training (for DDP checks)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        torch.save(
+            pl_module.images.detach().cpu(), self.folder / f"images_rank{trainer.global_rank}.pt"
+        )
+
+
+def synthesize(
+    root: Path,
+    cache_dir: Path,
+    steps: int,
+    *,
+    devices: int = 1,
+    strategy: str = "auto",
+    ckpt_path: str | None = None,
+    callbacks: list | None = None,
+    seed: int = 0,
+    **model_kwargs,
+) -> tuple[SynthesisModule, L.Trainer]:
+    L.seed_everything(seed, verbose=False)
+    data = RealDataModule("digits", cache_dir=str(cache_dir))
+    settings = {"method": "dm", "ipc": 1, "batch_real": 8, "image_log_every_n_steps": 0}
+    settings.update(model_kwargs)
+    model = SynthesisModule(data.info, **settings)
+    trainer = L.Trainer(
+        max_steps=steps,
+        accelerator="cpu",
+        devices=devices,
+        strategy=strategy,
+        default_root_dir=str(root),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        callbacks=callbacks or [],
+        enable_checkpointing=False,
+    )
+    trainer.fit(model, data, ckpt_path=ckpt_path)
+    return model, trainer
