@@ -79,9 +79,7 @@ def distance_wb(gwr: Tensor, gws: Tensor) -> Tensor:
     elif len(shape) == 1:  # batchnorm/instancenorm affine, biases
         return torch.tensor(0, dtype=torch.float, device=gwr.device)
     return torch.sum(
-        1
-        - torch.sum(gwr * gws, dim=-1)
-        / (torch.norm(gwr, dim=-1) * torch.norm(gws, dim=-1) + EPS)
+        1 - torch.sum(gwr * gws, dim=-1) / (torch.norm(gwr, dim=-1) * torch.norm(gws, dim=-1) + EPS)
     )
 
 
@@ -228,7 +226,9 @@ class ReferenceSynthesis:
                     if "BatchNorm" in module._get_name():
                         module.eval()
             real = self._real(self.batch_real, step)
-            loss = reference_dc_loss(net, real, self._syn(), self.metric, self.dsa, self._params(step))
+            loss = reference_dc_loss(
+                net, real, self._syn(), self.metric, self.dsa, self._params(step)
+            )
         self.optimizer_img.zero_grad()
         loss.backward()
         self.optimizer_img.step()
@@ -238,7 +238,7 @@ class ReferenceSynthesis:
         return loss_value
 
     def _train_inner(self, step: int) -> None:
-        """``epoch('train', trainloader, net, optimizer_net, ...)`` repeated ``inner_loop`` times."""
+        """The release's ``epoch('train', ...)`` over the detached set, ``inner_loop`` times."""
         g = generator(step_seed(self.seed, 0, step, AUGMENT + 8), self.device)
         shuffle = generator(step_seed(self.seed, 0, step, AUGMENT + 8))
         data = TensorDataset(self.image_syn.detach().clone(), self.label_syn.clone())

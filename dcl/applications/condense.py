@@ -26,9 +26,7 @@ from dcl.seeding import AUGMENT, INIT, NETWORK, REAL, generator, step_seed
 from dcl.synthesis.matching import dm_loss
 
 
-def class_subset(
-    images: ClassImages, classes: Sequence[int], relabel: bool = True
-) -> ClassImages:
+def class_subset(images: ClassImages, classes: Sequence[int], relabel: bool = True) -> ClassImages:
     """The images of ``classes`` only, as a new ``ClassImages`` on the same device.
 
     Args:
@@ -52,9 +50,7 @@ def class_subset(
     if relabel:
         counts = torch.stack([images.counts[c] for c in classes]).to(index.device)
         labels = torch.arange(len(classes), device=index.device).repeat_interleave(counts)
-        names = tuple(
-            info.class_names[c] if c < len(info.class_names) else str(c) for c in classes
-        )
+        names = tuple(info.class_names[c] if c < len(info.class_names) else str(c) for c in classes)
         info = dataclasses.replace(info, num_classes=len(classes), class_names=names)
     else:
         labels = images.labels[index]

@@ -20,8 +20,10 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """About ``count`` round tick values (steps of 1, 2 or 5 times a power of ten) covering
-    ``[lo, hi]``; the first and last ticks enclose the range."""
+    """About ``count`` round ticks (steps of 1, 2 or 5 times a power of ten) around a range.
+
+    The first and last ticks enclose ``[lo, hi]``; an empty range is widened by 1 each way.
+    """
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"cannot place ticks on a non-finite range [{lo}, {hi}]")
     if hi - lo < 1e-12:
@@ -125,7 +127,7 @@ def line_plot(
         xy = [(px(x), py(y)) for x, y, _ in pts]
         if lines and len(xy) > 1:
             draw.line(xy, fill=color, width=2)
-        for (x, y, err), (cx, cy) in zip(pts, xy, strict=True):
+        for (_, y, err), (cx, cy) in zip(pts, xy, strict=True):
             if err > 0:
                 draw.line([(cx, py(y - err)), (cx, py(y + err))], fill=color)
                 for yy in (y - err, y + err):

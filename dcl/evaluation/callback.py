@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import lightning as L
 
 from dcl.evaluation.pools import expand_models
 from dcl.evaluation.protocol import run_protocol
-from dcl.evaluation.report import format_table, summaries
+from dcl.evaluation.report import evaluation_document, format_table, summaries, write_json
 
 
 class SynthesisEvaluation(L.Callback):
@@ -43,7 +42,9 @@ class SynthesisEvaluation(L.Callback):
         self.every_n_steps, self.num_models, self.epochs = every_n_steps, num_models, epochs
         self.models, self.augment, self.baseline, self.at_end = models, augment, baseline, at_end
 
-    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, syn=None) -> dict:
+    def _evaluate(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, syn=None, progress: bool = False
+    ) -> dict:
         syn = syn if syn is not None else pl_module.synthetic_set()
         models = expand_models(self.models, pl_module.hparams.backbone)
         return run_protocol(
@@ -55,7 +56,7 @@ class SynthesisEvaluation(L.Callback):
             augment=self._augment(pl_module),  # the baseline is trained like the set itself
             seed=pl_module.seed,
             device=pl_module.device,
-            progress=False,
+            progress=progress,
         )
 
     def _augment(self, pl_module: L.LightningModule) -> str:
@@ -76,7 +77,7 @@ class SynthesisEvaluation(L.Callback):
         """Final table: the condensed set beside the baseline, mean and std over models."""
         if not self.at_end or not trainer.is_global_zero or trainer.interrupted:
             return
-        results = self._evaluate(trainer, pl_module)
+        results = self._evaluate(trainer, pl_module, progress=True)
         base, name = None, self.baseline
         if name:
             from dcl.baselines import select_baseline
@@ -88,12 +89,10 @@ class SynthesisEvaluation(L.Callback):
                 seed=pl_module.seed,
                 device=pl_module.device,
             )
-            base = self._evaluate(trainer, pl_module, chosen)
+            base = self._evaluate(trainer, pl_module, chosen, progress=True)
         out = Path(pl_module.output_dir)
-        doc = {"results": summaries(results), "settings": self._settings(pl_module)}
-        if base is not None:
-            doc["baseline"] = {"method": name, "results": summaries(base)}
-        (out / "evaluation.json").write_text(json.dumps(doc, indent=2))
+        doc = evaluation_document(results, base, name, self._settings(pl_module))
+        write_json(doc, out / "evaluation.json")
         print(
             f"\n{pl_module.method.upper()} {pl_module.info.name}, {pl_module.ipc} image(s) "
             f"per class, {trainer.global_step} steps; {self.num_models} models x {self.epochs} "
@@ -108,6 +107,10 @@ class SynthesisEvaluation(L.Callback):
 
     def _settings(self, pl_module: L.LightningModule) -> dict:
         return {
+            "method": pl_module.method,
+            "dataset": pl_module.info.name,
+            "ipc": pl_module.ipc,
+            "backbone": pl_module.hparams.backbone,
             "num_models": self.num_models,
             "epochs": self.epochs,
             "models": self.models,

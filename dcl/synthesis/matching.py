@@ -35,8 +35,9 @@ def dm_loss(
         real, syn = augment(real, syn)
     k, n, m = real.shape[0], real.shape[1], syn.shape[1]
     with torch.no_grad():  # real embeddings are constants of the objective
-        real_emb = net.embed(real.flatten(0, 1)).view(k, n, -1)  # (K, n, D)
-    syn_emb = net.embed(syn.flatten(0, 1)).view(k, m, -1)  # (K, m, D)
+        real_emb = net.embed(real.flatten(0, 1)).view(k, n, -1).float()  # (K, n, D)
+    # float32 for the distance even under bf16 autocast: it is a difference of means.
+    syn_emb = net.embed(syn.flatten(0, 1)).view(k, m, -1).float()  # (K, m, D)
     return mean_embedding_distance(real_emb, syn_emb).sum()
 
 

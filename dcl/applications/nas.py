@@ -1,0 +1,231 @@
+"""Architecture search proxy: rank ConvNet variants by training them briefly on a small set.
+
+Every candidate of a grid of ConvNets (width, depth, activation, normalisation, pooling; the
+DC/DM papers searched such a grid) is trained from scratch on each proxy training set (the
+condensed set, and a random real subset of the same size) and on the full training set (or a
+class-balanced random subset of it where the full set is unaffordable, ``full_subset``). A proxy
+is good when its ranking of the candidates agrees with the full-data ranking: we report the
+Spearman rank correlation, the overlap of the top-k candidates, and the wall time spent.
+
+Training follows the evaluation protocol (SGD lr 0.01, momentum 0.9, weight decay 5e-4, batch 256,
+lr x0.1 after half the epochs), but on ``ConvNet(**candidate)`` built from explicit settings
+rather than a registered network name. Candidates are trained one after another: the ensemble
+(batched, several-networks-at-once) evaluation planned by the performance work does not exist
+yet, and only networks of identical shape could share one batched training anyway, which no two
+distinct candidates of a grid are.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from dcl.applications.ranking import spearman, top_k, top_k_overlap
+from dcl.augmentation import DSA, default_dsa_strategy
+from dcl.data.images import ClassImages
+from dcl.data.registry import DatasetInfo
+from dcl.data.synthetic import SyntheticSet
+from dcl.networks import ConvNet, reset_parameters
+from dcl.networks.layers import ACTIVATIONS, NORMS, POOLINGS
+from dcl.seeding import AUGMENT, NETWORK, generator, step_seed
+from dcl.training import train_epochs
+
+_SHORT = {
+    "instancenorm": "in",
+    "batchnorm": "bn",
+    "layernorm": "ln",
+    "groupnorm": "gn",
+    "avgpooling": "ap",
+    "maxpooling": "mp",
+}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One ConvNet variant of the search space (the keyword arguments of ``ConvNet``)."""
+
+    width: int
+    depth: int
+    act: str = "relu"
+    norm: str = "instancenorm"
+    pool: str = "avgpooling"
+
+    @property
+    def name(self) -> str:
+        """Short unique name, e.g. ``w64-d3-relu-in-ap`` (``none`` norm/pool: ``nn``/``np``)."""
+        norm = _SHORT.get(self.norm, "nn")
+        pool = _SHORT.get(self.pool, "np")
+        return f"w{self.width}-d{self.depth}-{self.act}-{norm}-{pool}"
+
+    def build(
+        self, info: DatasetInfo, seed: int = 0, device: torch.device | str = "cpu"
+    ) -> nn.Module:
+        """The network with weights drawn from ``seed`` (as ``build_network`` does)."""
+        with torch.device("meta"):
+            net = ConvNet(info.channels, info.num_classes, info.image_size, **asdict(self))
+        net = net.to_empty(device="cpu")
+        reset_parameters(net, generator(step_seed(seed, 0, 0, NETWORK)))
+        return net.to(device)
+
+
+def search_space(
+    widths: Sequence[int] = (32, 64, 128, 256),
+    depths: Sequence[int] = (1, 2, 3, 4),
+    acts: Sequence[str] = ("relu",),
+    norms: Sequence[str] = ("instancenorm",),
+    pools: Sequence[str] = ("avgpooling",),
+) -> list[Candidate]:
+    """Every combination of the given values, in ``itertools.product`` order.
+
+    Raises:
+        ValueError: For an empty or repeated list, a non-positive width or depth, or an unknown
+            activation, normalisation or pooling (the message lists the valid ones).
+    """
+    lists = {"widths": widths, "depths": depths, "acts": acts, "norms": norms, "pools": pools}
+    allowed = {"acts": ACTIVATIONS, "norms": NORMS, "pools": POOLINGS}
+    problems = []
+    for key, values in lists.items():
+        if not values or len(set(values)) != len(values):
+            problems.append(f"{key} must be a non-empty list without repeats, got {list(values)}")
+        if key in allowed and (bad := [v for v in values if v not in allowed[key]]):
+            problems.append(f"unknown {key} {bad} (choose from {', '.join(allowed[key])})")
+        if key in ("widths", "depths") and any(int(v) < 1 for v in values):
+            problems.append(f"{key} must be positive, got {list(values)}")
+    if problems:
+        raise ValueError("Invalid search space: " + "; ".join(problems) + ".")
+    return [
+        Candidate(int(w), int(d), a, n, p) for w, d, a, n, p in itertools.product(*lists.values())
+    ]
+
+
+def train_candidate(
+    candidate: Candidate,
+    images: Tensor,
+    labels: Tensor,
+    test: ClassImages,
+    epochs: int,
+    *,
+    augment: str = "none",
+    batch_size: int = 256,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> float:
+    """Train a fresh ``candidate`` on normalised ``images`` by the protocol; test accuracy in %."""
+    info = test.info
+    net = candidate.build(info, seed, device)
+    shuffle = generator(step_seed(seed, 0, 0, AUGMENT))
+    if augment == "dsa":
+        dsa = DSA(default_dsa_strategy(info.name))
+        augmentation = lambda x: dsa.per_image(x, shuffle)  # noqa: E731
+    elif augment == "none":
+        augmentation = None
+    else:
+        raise ValueError(f"augment must be 'dsa' or 'none', got '{augment}'")
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, epochs // 2)], gamma=0.1)
+    images, labels = images.to(device), labels.to(device)
+    train_epochs(net, opt, images, labels, epochs, batch_size, shuffle, augmentation, sched)
+    net.eval()
+    correct = 0
+    with torch.inference_mode():
+        for start in range(0, len(test), 1024):
+            x = test.normalize(test.images[start : start + 1024].to(device))
+            y = test.labels[start : start + 1024].to(device)
+            correct += int((net(x).argmax(1) == y).sum())
+    return 100.0 * correct / max(len(test), 1)
+
+
+@dataclass
+class TrainingSet:
+    """A set the candidates are trained on: images, labels, epochs, augmentation."""
+
+    images: Tensor
+    labels: Tensor
+    epochs: int
+    augment: str = "none"
+    prepare_time_s: float | None = None  # condensing or selecting it, when done in this run
+
+
+def as_training_set(syn: SyntheticSet, epochs: int, augment: str) -> TrainingSet:
+    """A ``SyntheticSet`` (condensed or selected) as a training set of the search."""
+    return TrainingSet(syn.images, syn.labels, epochs, augment, syn.config.get("condense_time_s"))
+
+
+def run_search(
+    candidates: Sequence[Candidate],
+    proxies: dict[str, TrainingSet],
+    full: TrainingSet,
+    test: ClassImages,
+    *,
+    k: int = 3,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    report=None,
+) -> dict:
+    """Train every candidate on every proxy and on ``full``; compare the rankings.
+
+    Args:
+        candidates: The search space.
+        proxies: Name -> proxy training set (e.g. ``synthetic``, ``random``).
+        full: The reference training set (full data or a large subset).
+        test: Real test split all accuracies are measured on.
+        k: Size of the top-k overlap.
+        seed: Seed of every candidate's initialisation and shuffling (same for all sets).
+        device: Where networks train.
+        report: Called as ``report(candidate, set_name, accuracy, seconds)`` after each run.
+
+    Returns:
+        ``{"candidates": [{"name", "config", "accuracy": {SET: %}, "time_s": {SET: s}}],
+        "full": {"images", "epochs", "train_time_s", "best"}, "proxies": {NAME: {"images",
+        "epochs", "spearman", "top_k_overlap", "train_time_s", "prepare_time_s", "best"}},
+        "k"}``.
+    """
+    sets = {**proxies, "full": full}
+    rows = []
+    for candidate in candidates:
+        row = {"name": candidate.name, "config": asdict(candidate), "accuracy": {}, "time_s": {}}
+        for name, data in sets.items():
+            start = time.perf_counter()
+            acc = train_candidate(
+                candidate,
+                data.images,
+                data.labels,
+                test,
+                data.epochs,
+                augment=data.augment,
+                seed=seed,
+                device=device,
+            )
+            row["accuracy"][name], row["time_s"][name] = acc, time.perf_counter() - start
+            if report is not None:
+                report(candidate, name, acc, row["time_s"][name])
+        rows.append(row)
+    k = min(k, len(rows))
+    truth = [r["accuracy"]["full"] for r in rows]
+
+    def summary(name: str, data: TrainingSet) -> dict:
+        scores = [r["accuracy"][name] for r in rows]
+        return {
+            "images": len(data.labels),
+            "epochs": data.epochs,
+            "augment": data.augment,
+            "train_time_s": sum(r["time_s"][name] for r in rows),
+            "prepare_time_s": data.prepare_time_s,
+            "best": rows[top_k(scores, 1)[0]]["name"],
+        }
+
+    document = {"candidates": rows, "k": k, "full": summary("full", full), "proxies": {}}
+    for name, data in proxies.items():
+        scores = [r["accuracy"][name] for r in rows]
+        rho = spearman(scores, truth) if len(rows) > 1 else float("nan")
+        document["proxies"][name] = {
+            **summary(name, data),
+            "spearman": rho,
+            "top_k_overlap": top_k_overlap(scores, truth, k),
+        }
+    return document
