@@ -22,6 +22,7 @@ import torch
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from dcl.baselines import BASELINES, canonical_method, select_baseline
+from dcl.baselines.features import save_extractor, train_feature_extractor
 from dcl.data import DATASET_NAMES, ClassImages, DatasetInfo, SyntheticSet, check_name, load_real
 from dcl.data.folders import DatasetNotFoundError
 from dcl.evaluation.pools import POOLS, expand_models
@@ -114,7 +115,8 @@ def build_parser() -> ArgumentParser:
         "--extractor",
         type=str | None,
         default=None,
-        help="Trained feature extractor (save_extractor) for herding/kcenter/forgetting; "
+        help="Feature extractor file for herding/kcenter/forgetting (trained and saved there "
+        "first if missing, so later runs reuse it); "
         "default: train one on the full training set.",
     )
     parser.add_argument(
@@ -251,7 +253,7 @@ def _baseline(
             f"{smallest} training images: use ipc <= {smallest}."
         )
     if cfg.extractor is not None and method != "random" and not Path(cfg.extractor).is_file():
-        raise FileNotFoundError(f"No feature extractor at '{cfg.extractor}' (--extractor).")
+        _train_extractor(train, Path(cfg.extractor), cfg.extractor_epochs, seed, device)
     return select_baseline(
         method,
         train,
@@ -260,6 +262,25 @@ def _baseline(
         extractor_path=cfg.extractor,
         extractor_epochs=cfg.extractor_epochs,
         device=device,
+    )
+
+
+def _train_extractor(
+    train: ClassImages, path: Path, epochs: int, seed: int, device: torch.device
+) -> None:
+    """Train the ConvNet feature extractor once and keep it at ``path`` for later runs."""
+    print(f"No feature extractor at '{path}': training one ({epochs} epochs), saving it there.")
+    net, record = train_feature_extractor(
+        train, epochs=epochs, seed=seed, device=device, track_forgetting=True, verbose=True
+    )
+    save_extractor(
+        net,
+        path,
+        backbone="ConvNet",
+        dataset=train.info.name,
+        epochs=epochs,
+        seed=seed,
+        forgetting=record,
     )
 
 

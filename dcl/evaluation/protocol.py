@@ -156,22 +156,36 @@ def run_protocol(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    ensemble: bool | None = None,
 ) -> dict[str, list[float]]:
     """Train ``num_models`` fresh networks per architecture on ``syn``; test accuracies in %.
 
-    Models differ only by seed (``seed + i``). No Trainer is created, so this is safe to call
-    from inside a running Trainer (callbacks).
+    Models differ only by seed (``seed + i``). With ``ensemble`` the networks of one
+    architecture train together in one ``vmap``-ed pass (same result as one after the other;
+    batch-norm networks always train one by one). ``None`` means: on CUDA only, since on CPU
+    the batched convolutions measured 3x slower than a plain loop (20 ConvNets, digits).
+    No Trainer is created, so this is safe to call from inside a running Trainer (callbacks).
     """
+    from dcl.evaluation.ensemble import can_ensemble, train_ensemble  # imports this module
+
     mode = resolve_augment(syn.method, syn.info.name, augment)
+    if ensemble is None:
+        ensemble = torch.device(device).type == "cuda"
     images, labels = syn.images.to(device), syn.labels.to(device)
     results: dict[str, list[float]] = {}
     bar = tqdm(total=len(models) * num_models, desc="evaluating", disable=not progress)
     for name in models:
+        modules = [
+            EvaluationModule(name, syn.info, epochs=epochs, augment=mode, seed=seed + i).to(device)
+            for i in range(num_models)
+        ]
+        if ensemble and num_models > 1 and can_ensemble(modules[0]):
+            train_ensemble(modules, images, labels)
+        else:
+            for module in modules:
+                module.fit_tensors(images, labels)
         results[name] = []
-        for i in range(num_models):
-            module = EvaluationModule(name, syn.info, epochs=epochs, augment=mode, seed=seed + i)
-            module.to(device)
-            module.fit_tensors(images, labels)
+        for module in modules:
             results[name].append(100.0 * module.test_images(test))
             bar.update(1)
             bar.set_postfix(model=name, acc=f"{results[name][-1]:.1f}")

@@ -176,3 +176,19 @@ def test_script_help_lists_every_option(monkeypatch, capsys):
     out = capsys.readouterr().out
     for option in [*OPTIONS, "config"]:
         assert f"--{option}" in out
+
+
+def test_missing_extractor_is_trained_once_then_reused(fast, tmp_path, monkeypatch):
+    path = tmp_path / "extractor.pt"
+    args = ["--synthetic", "herding:digits:ipc=1", *fast, "--extractor", str(path)]
+    first = main([*args, "--extractor_epochs", "1"])
+    assert path.is_file()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the saved extractor should have been reused")
+
+    monkeypatch.setattr(cli, "train_feature_extractor", refuse)
+    second = main([*args, "--extractor_epochs", "1"])
+    assert second["results"] == first["results"]  # same extractor, same selection, same seeds
+    kcenter = main(["--synthetic", "kcenter:digits:ipc=1", *fast, "--extractor", str(path)])
+    assert kcenter["settings"]["method"] == "kcenter"
