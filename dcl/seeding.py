@@ -7,7 +7,7 @@ import hashlib
 import torch
 
 # Independent random streams of one synthesis step.
-REAL, NETWORK, AUGMENT, INIT = 0, 1, 2, 3
+REAL, NETWORK, AUGMENT, INIT, INNER = 0, 1, 2, 3, 4
 
 
 def step_seed(seed: int, rank: int, step: int, stream: int = 0) -> int:

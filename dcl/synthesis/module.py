@@ -15,9 +15,9 @@ from torch import Tensor, nn
 from dcl.augmentation import DSA, default_dsa_strategy
 from dcl.data.registry import DatasetInfo
 from dcl.data.synthetic import SyntheticSet
-from dcl.networks import build_network
+from dcl.networks import build_network, has_batchnorm
 from dcl.objectives import Metric
-from dcl.seeding import AUGMENT, INIT, NETWORK, generator, step_seed
+from dcl.seeding import AUGMENT, INIT, INNER, NETWORK, generator, step_seed
 from dcl.synthesis.inner import InnerNetwork
 from dcl.synthesis.matching import dc_loss, dm_loss, set_batchnorm_eval
 from dcl.synthesis.settings import DEFAULT_LR_IMG, default_loops, validate
@@ -181,7 +181,7 @@ class SynthesisModule(L.LightningModule):
         """DC/DSA: gradient matching on the current outer iteration's network."""
         outer = step // self.outer_loop
         classes, net = self._my_classes(), self.inner.get(outer)
-        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+        if has_batchnorm(net):
             # Set running statistics from 16 real images per class, then freeze them.
             everyone = torch.arange(self.info.num_classes, device=self.device)
             net.train()
@@ -200,7 +200,8 @@ class SynthesisModule(L.LightningModule):
         )
 
     def _train_inner(self, step: int) -> None:
-        g = generator(step_seed(self.seed, self._sampling_rank(), step, AUGMENT + 8), self.device)
+        """DC's inner loop on the detached set (per-image DSA when the method augments)."""
+        g = generator(step_seed(self.seed, self._sampling_rank(), step, INNER), self.device)
         augment = None if self.dsa is None else (lambda x: self.dsa.per_image(x, g))
         self.inner.train(
             self.images, self.labels, self.inner_loop, self.hparams.batch_train, g, augment
