@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,10 @@ import torch
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from dcl.applications.condense import condense_dm
-from dcl.applications.continual import METHODS, ContinualSettings, run_continual
-from dcl.applications.nas import TrainingSet, as_training_set, run_search, search_space
+from dcl.applications.continual import METHODS, ContinualSettings, StepResult, run_continual
+from dcl.applications.nas import Candidate, TrainingSet, as_training_set, run_search, search_space
 from dcl.applications.plot import line_plot
-from dcl.baselines import random_real_set
+from dcl.baselines import random_real_set, select_indices
 from dcl.data import ClassImages, SyntheticSet, load_real
 from dcl.evaluation.cli import check_matches, device_name, resolve_device
 from dcl.evaluation.report import json_safe, write_json
@@ -27,6 +28,13 @@ def _common(parser: ArgumentParser, output: str) -> None:
     parser.add_argument("--cache_dir", type=str | None, default=None, help="Dataset cache.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of every random draw.")
     parser.add_argument("--device", type=str, default="auto", help="auto, cpu, cuda or cuda:N.")
+    parser.add_argument(
+        "--threads",
+        type=int | None,
+        default=None,
+        help="CPU threads of torch (default: torch's choice). Use 1 on a shared machine: "
+        "oversubscribed cores make small networks many times slower.",
+    )
     parser.add_argument("--output", type=str, default=output, help="Folder for JSON and PNG.")
     parser.add_argument("--dm_iterations", type=int, default=20000, help="DM image updates.")
     parser.add_argument("--batch_real", type=int, default=256, help="DM real images per class.")
@@ -41,8 +49,15 @@ def _load(cfg: Namespace, device: torch.device) -> tuple[ClassImages, ClassImage
     return train.to(device), test
 
 
-def _run(parser: ArgumentParser, args: list[str] | None, body) -> dict[str, Any]:
+def _run(
+    parser: ArgumentParser,
+    args: list[str] | None,
+    body: Callable[[Namespace, torch.device], dict[str, Any]],
+) -> dict[str, Any]:
+    """Parse, set threads, run ``body``; usage errors for bad settings; add settings, version."""
     cfg = parser.parse_args(args)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     try:
         device = resolve_device(cfg.device)
         document = body(cfg, device)
@@ -101,7 +116,7 @@ def _continual(cfg: Namespace, device: torch.device) -> dict[str, Any]:
 
         writer = SummaryWriter(cfg.tensorboard)
 
-    def report(method: str, order: int, r) -> None:
+    def report(method: str, order: int, r: StepResult) -> None:
         print(
             f"{method:>9} order {order} step {r.step}: +classes {r.new_classes} -> "
             f"{r.accuracy:5.1f}% on {len(r.seen_classes)} classes "
@@ -180,11 +195,35 @@ def nas_parser() -> ArgumentParser:
     )
     parser.add_argument("--proxy_augment", type=str, default="dsa", help="dsa or none.")
     parser.add_argument("--full_augment", type=str, default="none", help="dsa or none.")
+    parser.add_argument(
+        "--test_subset",
+        type=int | None,
+        default=None,
+        help="Test every candidate on N random test images (N // classes per class, the same "
+        "for all) instead of the whole test set, to save time on a CPU.",
+    )
+    parser.add_argument("--backbone", type=str, default="ConvNet", help="DM embedding network.")
     parser.add_argument("--top_k", type=int, default=5, help="Size of the top-k overlap.")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="Networks per candidate and set (mean accuracy)."
+    )
+    parser.add_argument(
+        "--ensemble",
+        type=bool | None,
+        default=None,
+        help="Train a candidate's repeats together with vmap (default: on CUDA only).",
+    )
     return parser
 
 
 def _nas(cfg: Namespace, device: torch.device) -> dict[str, Any]:
+    for option in ("proxy_augment", "full_augment"):
+        if cfg[option] not in ("dsa", "none"):
+            raise ValueError(f"--{option} must be dsa or none, got '{cfg[option]}'.")
+    if min(cfg.proxy_epochs, cfg.full_epochs, cfg.top_k, cfg.ipc, cfg.repeats) < 1:
+        raise ValueError(
+            "--ipc, --proxy_epochs, --full_epochs, --top_k and --repeats must be at least 1."
+        )
     train, test = _load(cfg, device)
     ints = [_split(cfg[k], int) for k in ("widths", "depths")]
     candidates = search_space(*ints, *[_split(cfg[k]) for k in ("acts", "norms", "pools")])
@@ -199,6 +238,7 @@ def _nas(cfg: Namespace, device: torch.device) -> dict[str, Any]:
             cfg.ipc,
             cfg.dm_iterations,
             batch_real=cfg.batch_real,
+            backbone=cfg.backbone,
             seed=cfg.seed,
             device=device,
         )
@@ -214,15 +254,28 @@ def _nas(cfg: Namespace, device: torch.device) -> dict[str, Any]:
         full = random_real_set(train, max(1, cfg.full_subset // train.info.num_classes), cfg.seed)
         full = as_training_set(full, cfg.full_epochs, cfg.full_augment)
     else:
-        full = TrainingSet(train.normalize(train.images), train.labels, cfg.full_epochs)
-        full.augment = cfg.full_augment
+        images = train.normalize(train.images)
+        full = TrainingSet(images, train.labels, cfg.full_epochs, cfg.full_augment)
+    if cfg.test_subset:
+        per_class = max(1, cfg.test_subset // test.info.num_classes)
+        index = select_indices("random", test, per_class, seed=cfg.seed)[0].flatten()
+        test = ClassImages(test.images[index], test.labels[index], test.info)
     print(f"{len(candidates)} candidates x {len(proxies) + 1} training sets on {device}")
 
-    def report(candidate, name: str, acc: float, seconds: float) -> None:
+    def report(candidate: Candidate, name: str, acc: float, seconds: float) -> None:
         print(f"{candidate.name:>24} {name:>9}: {acc:5.1f}% ({seconds:.1f} s)", flush=True)
 
     document = run_search(
-        candidates, proxies, full, test, k=cfg.top_k, seed=cfg.seed, device=device, report=report
+        candidates,
+        proxies,
+        full,
+        test,
+        k=cfg.top_k,
+        seed=cfg.seed,
+        repeats=cfg.repeats,
+        ensemble=cfg.ensemble,
+        device=device,
+        report=report,
     )
     document.update(dataset=train.info.name, settings={"synthetic_ipc": syn.ipc})
     for name, p in document["proxies"].items():
@@ -252,7 +305,7 @@ def nas_main(args: list[str] | None = None) -> dict[str, Any]:
         lines=False,
         title=f"Architecture search proxy on {document['dataset']}: {len(rows)} ConvNets",
         xlabel="proxy accuracy (%)",
-        ylabel="full-data accuracy (%)",
+        ylabel=f"reference accuracy (%), {document['full']['images']} real images",
     )
     print(f"Results: {write_json(document, out / 'nas.json')} and {out / 'nas.png'}")
     return document

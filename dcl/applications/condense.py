@@ -26,6 +26,18 @@ from dcl.seeding import AUGMENT, INIT, NETWORK, REAL, generator, step_seed
 from dcl.synthesis.matching import dm_loss
 
 
+def on_device(images: ClassImages, device: torch.device | str) -> ClassImages:
+    """``images`` itself when already on ``device``, else a copy there (the source is unchanged).
+
+    Copies are built from CPU tensors, so their host-side bookkeeping stays on the CPU.
+    """
+    device = torch.device(device)
+    here = images.device
+    if here.type == device.type and device.index in (None, here.index):
+        return images
+    return ClassImages(images.images.cpu(), images.labels.cpu(), images.info).to(device)
+
+
 def class_subset(images: ClassImages, classes: Sequence[int], relabel: bool = True) -> ClassImages:
     """The images of ``classes`` only, as a new ``ClassImages`` on the same device.
 
@@ -54,7 +66,8 @@ def class_subset(images: ClassImages, classes: Sequence[int], relabel: bool = Tr
         info = dataclasses.replace(info, num_classes=len(classes), class_names=names)
     else:
         labels = images.labels[index]
-    return ClassImages(images.images[index], labels, info)
+    subset = ClassImages(images.images[index].cpu(), labels.cpu(), info)
+    return subset.to(images.device)
 
 
 def condense_dm(
@@ -91,9 +104,9 @@ def condense_dm(
     """
     start = time.perf_counter()
     device = torch.device(device)
-    real_images = ClassImages(train.images, train.labels, train.info).to(device)
+    real_images = on_device(train, device)
     info, k = train.info, train.info.num_classes
-    batch_real = min(batch_real, int(real_images._host_counts.min()))
+    batch_real = min(batch_real, int(real_images.counts.min()))
     real_images.check_per_class(ipc, "synthetic images per class (ipc, init real)")
     strategy = default_dsa_strategy(info.name) if dsa_strategy == "auto" else dsa_strategy
     dsa = None if strategy == "none" else DSA(strategy)

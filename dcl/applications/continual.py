@@ -1,6 +1,6 @@
 """Class-incremental continual learning with a condensed (or selected) memory, DM paper style.
 
-Protocol (REFERENCE section 7, the DM paper's GDumb-like setting): the classes of a dataset arrive
+Protocol (REFERENCE section 7, the DM paper's setting): the classes of a dataset arrive
 in ``T`` steps, in a seeded random class order. At each step only the new classes' training
 images are available; they are condensed with DM (or selected: herding, random) into ``ipc``
 images per class that join a memory that is never revised. A freshly initialised network is then
@@ -8,12 +8,12 @@ trained from scratch on the whole memory with the evaluation protocol (SGD lr 0.
 weight decay 5e-4, batch 256, lr x0.1 at half the epochs, DSA augmentation for every method) and
 tested on the test images of all classes seen so far.
 
-Decisions: the network's head has a logit for every class of the dataset from the first step (as
-in the DM paper); unseen classes have no training images, and ``mask_unseen=True`` additionally
-excludes their logits at test time (GDumb's masking). Herding selects in the features of a
-ConvNet trained on the current step's classes only (the data available at that step). The class
-orders, and the condensation/selection and network seeds of each (order, step), are shared by all
-methods, so methods are compared on identical splits and initialisations.
+Decisions: the network's head has a logit for every class of the dataset from the first step (one
+fixed architecture for all steps); unseen classes have no training images, so their logits are
+pushed down in training, and ``mask_unseen=True`` also excludes them at test time (as GDumb does).
+Herding selects in the features of a network trained on the current step's classes only (the data
+available at that step). The class orders, and the condensation/selection and network seeds of
+each (order, step), are shared by all methods: methods meet identical splits and initialisations.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from dcl.seeding import generator, step_seed
 
 ORDER, CONDENSE, TRAIN = 16, 17, 18  # seed streams of class orders, memories, trained networks
 METHODS: tuple[str, ...] = ("dm", *BASELINES)
+TEST_BATCH = 128  # small test batches keep activations in cache: faster on CPUs
 
 
 @dataclass
@@ -46,8 +47,9 @@ class ContinualSettings:
         lr_img: DM image learning rate.
         epochs: Training epochs of the network trained on the memory after each step.
         batch_size: Its batch size.
-        augment: Its augmentation: ``dsa`` (per-image DSA, the protocol) or ``none``.
-        network: Network trained on the memory (a ``dcl.networks`` name).
+        augment: Its augmentation: ``dsa`` (per-image DSA, the protocol), ``dc`` or ``none``.
+        network: Network trained on the memory, also the DM embedding network and the
+            herding/k-center feature extractor (a ``dcl.networks`` name).
         extractor_epochs: Training epochs of the herding/k-center feature extractor.
         mask_unseen: Ignore the logits of classes not seen yet when testing.
         seed: Base seed of class orders, memories and networks.
@@ -66,6 +68,15 @@ class ContinualSettings:
     mask_unseen: bool = False
     seed: int = 0
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        counts = {"ipc": self.ipc, "epochs": self.epochs, "batch_size": self.batch_size}
+        counts.update(batch_real=self.batch_real, dm_iterations=self.dm_iterations)
+        problems = [f"{k} must be at least 1, got {v}" for k, v in counts.items() if v < 1]
+        if self.augment not in ("dsa", "dc", "none"):
+            problems.append(f"augment must be dsa, dc or none, got '{self.augment}'")
+        if problems:
+            raise ValueError("Invalid continual-learning settings: " + "; ".join(problems) + ".")
 
 
 @dataclass
@@ -103,7 +114,9 @@ def class_orders(num_classes: int, count: int, seed: int = 0) -> list[list[int]]
     ]
 
 
-def split_steps(order: Sequence[int], steps: int, classes_per_step: int | None = None):
+def split_steps(
+    order: Sequence[int], steps: int, classes_per_step: int | None = None
+) -> list[list[int]]:
     """The classes arriving at each step: consecutive chunks of ``order``.
 
     Args:
@@ -147,7 +160,13 @@ def build_memory(
         )
     else:
         syn = select_baseline(
-            method, view, s.ipc, seed=seed, extractor_epochs=s.extractor_epochs, device=s.device
+            method,
+            view,
+            s.ipc,
+            seed=seed,
+            extractor_epochs=s.extractor_epochs,
+            backbone=s.network,
+            device=s.device,
         )
     return syn.images, torch.tensor([int(c) for c in classes])[syn.labels]
 
@@ -161,11 +180,12 @@ def seen_accuracy(
     allowed = torch.zeros(test.info.num_classes, dtype=torch.bool, device=module.device)
     allowed[list(seen)] = True
     correct = 0
-    for start in range(0, len(test), 2048):
-        logits = module(test.images[start : start + 2048].to(module.device))
+    for start in range(0, len(test), TEST_BATCH):
+        batch = slice(start, start + TEST_BATCH)
+        logits = module(test.images[batch].to(module.device))
         if mask_unseen:
             logits = logits.masked_fill(~allowed, float("-inf"))
-        correct += int((logits.argmax(1).cpu() == test.labels[start : start + 2048].cpu()).sum())
+        correct += int((logits.argmax(1).cpu() == test.labels[batch].cpu()).sum())
     return 100.0 * correct / max(len(test), 1)
 
 

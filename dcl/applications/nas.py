@@ -7,33 +7,34 @@ class-balanced random subset of it where the full set is unaffordable, ``full_su
 is good when its ranking of the candidates agrees with the full-data ranking: we report the
 Spearman rank correlation, the overlap of the top-k candidates, and the wall time spent.
 
-Training follows the evaluation protocol (SGD lr 0.01, momentum 0.9, weight decay 5e-4, batch 256,
-lr x0.1 after half the epochs), but on ``ConvNet(**candidate)`` built from explicit settings
-rather than a registered network name. Candidates are trained one after another: the ensemble
-(batched, several-networks-at-once) evaluation planned by the performance work does not exist
-yet, and only networks of identical shape could share one batched training anyway, which no two
-distinct candidates of a grid are.
+Training is the evaluation protocol's ``EvaluationModule`` (SGD lr 0.01, momentum 0.9, weight
+decay 5e-4, batch 256, lr x0.1 after half the epochs) with ``ConvNet(**candidate)`` built from
+explicit settings in place of a registered network name. The ensemble evaluation
+(``dcl.evaluation.ensemble``) batches networks of identical shape only: it trains the
+``repeats`` seeds of one candidate together (on CUDA by default); distinct candidates of a grid
+differ in shape and train one after another.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
 
+from dcl.applications.continual import TEST_BATCH
 from dcl.applications.ranking import spearman, top_k, top_k_overlap
-from dcl.augmentation import DSA, default_dsa_strategy
 from dcl.data.images import ClassImages
 from dcl.data.registry import DatasetInfo
 from dcl.data.synthetic import SyntheticSet
+from dcl.evaluation import EvaluationModule
+from dcl.evaluation.ensemble import can_ensemble, train_ensemble
 from dcl.networks import ConvNet, reset_parameters
 from dcl.networks.layers import ACTIVATIONS, NORMS, POOLINGS
-from dcl.seeding import AUGMENT, NETWORK, generator, step_seed
-from dcl.training import train_epochs
+from dcl.seeding import NETWORK, generator, step_seed
 
 _SHORT = {
     "instancenorm": "in",
@@ -103,6 +104,30 @@ def search_space(
     ]
 
 
+def candidate_module(
+    candidate: Candidate,
+    info: DatasetInfo,
+    epochs: int,
+    *,
+    augment: str = "none",
+    batch_size: int = 256,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> EvaluationModule:
+    """The protocol's ``EvaluationModule`` with ``candidate`` as its network.
+
+    Optimiser, schedule, augmentation and seed streams are the protocol's; the weights come from
+    the same seed stream a named network of the module would use.
+    """
+    if augment not in ("dsa", "none"):
+        raise ValueError(f"augment must be 'dsa' or 'none', got '{augment}'")
+    module = EvaluationModule(
+        "ConvNet", info, epochs=epochs, batch_size=batch_size, augment=augment, seed=seed
+    )
+    module.net = candidate.build(info, seed)  # replaces the placeholder network
+    return module.to(device)
+
+
 def train_candidate(
     candidate: Candidate,
     images: Tensor,
@@ -113,31 +138,31 @@ def train_candidate(
     augment: str = "none",
     batch_size: int = 256,
     seed: int = 0,
+    repeats: int = 1,
+    ensemble: bool | None = None,
     device: torch.device | str = "cpu",
-) -> float:
-    """Train a fresh ``candidate`` on normalised ``images`` by the protocol; test accuracy in %."""
-    info = test.info
-    net = candidate.build(info, seed, device)
-    shuffle = generator(step_seed(seed, 0, 0, AUGMENT))
-    if augment == "dsa":
-        dsa = DSA(default_dsa_strategy(info.name))
-        augmentation = lambda x: dsa.per_image(x, shuffle)  # noqa: E731
-    elif augment == "none":
-        augmentation = None
-    else:
-        raise ValueError(f"augment must be 'dsa' or 'none', got '{augment}'")
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, epochs // 2)], gamma=0.1)
+) -> list[float]:
+    """Test accuracies (%) of ``repeats`` fresh ``candidate`` networks trained on ``images``.
+
+    Network ``i`` is seeded with ``seed + i`` and trained by the evaluation protocol on the
+    normalised ``images``. With ``ensemble`` the repeats train together in one ``vmap``-ed pass
+    (``dcl.evaluation.ensemble``, same result as one after the other); ``None`` means on CUDA
+    only (slower than a loop on CPU). Distinct candidates never share a pass: shapes differ.
+    """
+    device = torch.device(device)
+    settings = {"augment": augment, "batch_size": batch_size, "device": device}
+    modules = [
+        candidate_module(candidate, test.info, epochs, seed=seed + i, **settings)
+        for i in range(repeats)
+    ]
     images, labels = images.to(device), labels.to(device)
-    train_epochs(net, opt, images, labels, epochs, batch_size, shuffle, augmentation, sched)
-    net.eval()
-    correct = 0
-    with torch.inference_mode():
-        for start in range(0, len(test), 1024):
-            x = test.normalize(test.images[start : start + 1024].to(device))
-            y = test.labels[start : start + 1024].to(device)
-            correct += int((net(x).argmax(1) == y).sum())
-    return 100.0 * correct / max(len(test), 1)
+    ensemble = device.type == "cuda" if ensemble is None else ensemble
+    if ensemble and repeats > 1 and can_ensemble(modules[0]):
+        train_ensemble(modules, images, labels)
+    else:
+        for module in modules:
+            module.fit_tensors(images, labels)
+    return [100.0 * module.test_images(test, batch_size=TEST_BATCH) for module in modules]
 
 
 @dataclass
@@ -164,8 +189,10 @@ def run_search(
     *,
     k: int = 3,
     seed: int = 0,
+    repeats: int = 1,
+    ensemble: bool | None = None,
     device: torch.device | str = "cpu",
-    report=None,
+    report: Callable[[Candidate, str, float, float], None] | None = None,
 ) -> dict:
     """Train every candidate on every proxy and on ``full``; compare the rankings.
 
@@ -175,12 +202,16 @@ def run_search(
         full: The reference training set (full data or a large subset).
         test: Real test split all accuracies are measured on.
         k: Size of the top-k overlap.
-        seed: Seed of every candidate's initialisation and shuffling (same for all sets).
+        seed: Network ``i`` of every candidate is seeded with ``seed + i`` (the same
+            initialisations and shuffles for every training set).
+        repeats: Networks per candidate and training set; accuracy is their mean.
+        ensemble: Train the repeats together (``train_candidate``); ``None``: on CUDA only.
         device: Where networks train.
-        report: Called as ``report(candidate, set_name, accuracy, seconds)`` after each run.
+        report: Called as ``report(candidate, set_name, accuracy, seconds)`` after each set.
 
     Returns:
-        ``{"candidates": [{"name", "config", "accuracy": {SET: %}, "time_s": {SET: s}}],
+        ``{"candidates": [{"name", "config", "accuracy": {SET: mean %}, "accuracies": {SET:
+        [% per repeat]}, "time_s": {SET: s}}],
         "full": {"images", "epochs", "train_time_s", "best"}, "proxies": {NAME: {"images",
         "epochs", "spearman", "top_k_overlap", "train_time_s", "prepare_time_s", "best"}},
         "k"}``.
@@ -188,10 +219,11 @@ def run_search(
     sets = {**proxies, "full": full}
     rows = []
     for candidate in candidates:
-        row = {"name": candidate.name, "config": asdict(candidate), "accuracy": {}, "time_s": {}}
+        row = {"name": candidate.name, "config": asdict(candidate)}
+        row.update(accuracy={}, accuracies={}, time_s={})
         for name, data in sets.items():
             start = time.perf_counter()
-            acc = train_candidate(
+            accs = train_candidate(
                 candidate,
                 data.images,
                 data.labels,
@@ -199,11 +231,14 @@ def run_search(
                 data.epochs,
                 augment=data.augment,
                 seed=seed,
+                repeats=repeats,
+                ensemble=ensemble,
                 device=device,
             )
-            row["accuracy"][name], row["time_s"][name] = acc, time.perf_counter() - start
+            row["time_s"][name] = time.perf_counter() - start
+            row["accuracies"][name], row["accuracy"][name] = accs, sum(accs) / len(accs)
             if report is not None:
-                report(candidate, name, acc, row["time_s"][name])
+                report(candidate, name, row["accuracy"][name], row["time_s"][name])
         rows.append(row)
     k = min(k, len(rows))
     truth = [r["accuracy"]["full"] for r in rows]
@@ -219,7 +254,13 @@ def run_search(
             "best": rows[top_k(scores, 1)[0]]["name"],
         }
 
-    document = {"candidates": rows, "k": k, "full": summary("full", full), "proxies": {}}
+    document = {
+        "candidates": rows,
+        "k": k,
+        "repeats": repeats,
+        "full": summary("full", full),
+        "proxies": {},
+    }
     for name, data in proxies.items():
         scores = [r["accuracy"][name] for r in rows]
         rho = spearman(scores, truth) if len(rows) > 1 else float("nan")

@@ -19,7 +19,7 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+def nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
     """About ``count`` round ticks (steps of 1, 2 or 5 times a power of ten) around a range.
 
     The first and last ticks enclose ``[lo, hi]``; an empty range is widened by 1 each way.
@@ -40,9 +40,14 @@ def _label(value: float, step: float) -> str:
     return f"{value:.{digits}f}"
 
 
-def _padded(lo: float, hi: float, fraction: float = 0.04) -> tuple[float, float]:
+def _axis(lo: float, hi: float, fraction: float = 0.04) -> tuple[float, float, list[float]]:
+    """Axis limits (the data range plus a margin) and the round ticks inside them."""
+    if hi - lo < 1e-12:
+        lo, hi = lo - 1.0, hi + 1.0
     pad = (hi - lo) * fraction
-    return lo - pad, hi + pad
+    lo, hi = lo - pad, hi + pad
+    ticks = nice_ticks(lo, hi)
+    return lo, hi, [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9] or ticks[:1]
 
 
 def line_plot(
@@ -85,8 +90,10 @@ def line_plot(
     every = [p for pts in points.values() for p in pts]
     if not every:
         raise ValueError("nothing to plot: every series is empty or non-finite")
-    xt = nice_ticks(*_padded(min(p[0] for p in every), max(p[0] for p in every)))
-    yt = nice_ticks(*_padded(min(p[1] - p[2] for p in every), max(p[1] + p[2] for p in every)))
+    x0, x1, xt = _axis(min(p[0] for p in every), max(p[0] for p in every))
+    y0, y1, yt = _axis(min(p[1] - p[2] for p in every), max(p[1] + p[2] for p in every))
+    xstep = nice_ticks(x0, x1)[1] - nice_ticks(x0, x1)[0]
+    ystep = nice_ticks(y0, y1)[1] - nice_ticks(y0, y1)[0]
     width, height = size
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
@@ -97,18 +104,18 @@ def line_plot(
         raise ValueError(f"plot size {size} is too small")
 
     def px(x: float) -> float:
-        return left + (x - xt[0]) / (xt[-1] - xt[0]) * (right - left)
+        return left + (x - x0) / (x1 - x0) * (right - left)
 
     def py(y: float) -> float:
-        return bottom - (y - yt[0]) / (yt[-1] - yt[0]) * (bottom - top)
+        return bottom - (y - y0) / (y1 - y0) * (bottom - top)
 
     for x in xt:
         draw.line([(px(x), top), (px(x), bottom)], fill=GRID)
-        text = _label(x, xt[1] - xt[0])
+        text = _label(x, xstep)
         draw.text((px(x), bottom + 6), text, fill=TEXT, font=small, anchor="ma")
     for y in yt:
         draw.line([(left, py(y)), (right, py(y))], fill=GRID)
-        text = _label(y, yt[1] - yt[0])
+        text = _label(y, ystep)
         draw.text((left - 6, py(y)), text, fill=TEXT, font=small, anchor="rm")
     draw.rectangle([left, top, right, bottom], outline=AXIS)
     if title:

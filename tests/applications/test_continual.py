@@ -117,3 +117,10 @@ def test_continual_command_writes_json_png_and_tensorboard(tmp_path, app_cache):
     with Image.open(out / "continual.png") as image:
         assert image.format == "PNG"
     assert list((out / "tb").glob("events.out.tfevents.*"))
+
+
+def test_invalid_settings_are_refused():
+    with pytest.raises(ValueError, match="ipc must be at least 1"):
+        ContinualSettings(ipc=0)
+    with pytest.raises(ValueError, match="augment"):
+        ContinualSettings(augment="flip")

@@ -6,7 +6,9 @@ import torch
 from PIL import Image
 
 from dcl.applications.cli import nas_main
+from dcl.applications.continual import TEST_BATCH
 from dcl.applications.nas import Candidate, search_space, train_candidate
+from dcl.evaluation import EvaluationModule
 from dcl.networks import build_network
 
 
@@ -40,13 +42,24 @@ def test_candidate_build_matches_the_named_network(digits):
         assert torch.equal(a, b)
 
 
-def test_train_candidate_is_reproducible(digits):
+def test_train_candidate_is_the_protocol_on_the_equivalent_named_network(digits):
     train, test = digits
     x, y = train.normalize(train.images[:100]), train.labels[:100]
-    c = Candidate(8, 1)
-    a = train_candidate(c, x, y, test, 2, augment="dsa", seed=1)
-    assert a == train_candidate(c, x, y, test, 2, augment="dsa", seed=1)
-    assert 0.0 <= a <= 100.0
+    accs = train_candidate(Candidate(32, 3), x, y, test, 2, augment="dsa", seed=1)
+    assert accs == train_candidate(Candidate(32, 3), x, y, test, 2, augment="dsa", seed=1)
+    named = EvaluationModule("ConvNetW32", test.info, epochs=2, augment="dsa", seed=1)
+    named.fit_tensors(x, y)
+    assert accs == [100.0 * named.test_images(test, batch_size=TEST_BATCH)]
+
+
+def test_ensembled_repeats_match_sequential_training(digits):
+    train, test = digits
+    x, y = train.normalize(train.images[::12]), train.labels[::12]
+    c = Candidate(8, 2)
+    loop = train_candidate(c, x, y, test, 2, augment="dsa", repeats=2, ensemble=False)
+    batched = train_candidate(c, x, y, test, 2, augment="dsa", repeats=2, ensemble=True)
+    assert len(loop) == 2 and loop[0] != loop[1]  # two seeds, two networks
+    assert batched == pytest.approx(loop, abs=0.5)  # up to float rounding of a prediction
 
 
 def test_nas_command_end_to_end(tmp_path, app_cache):
@@ -62,13 +75,14 @@ def test_nas_command_end_to_end(tmp_path, app_cache):
     assert [c["name"] for c in saved["candidates"]] == ["w8-d1-relu-in-ap", "w16-d1-relu-in-ap"]
     for row in saved["candidates"]:
         assert set(row["accuracy"]) == set(row["time_s"]) == {"synthetic", "random", "full"}
+        assert all(len(v) == 1 for v in row["accuracies"].values())
     assert set(saved["proxies"]) == {"synthetic", "random"}
     for proxy in saved["proxies"].values():
         assert {"spearman", "top_k_overlap", "train_time_s", "prepare_time_s", "best"} <= set(proxy)
         assert proxy["images"] == 20 and proxy["top_k_overlap"] in (0.0, 1.0)
         assert proxy["spearman"] is None or -1 <= proxy["spearman"] <= 1
         assert proxy["prepare_time_s"] >= 0
-    assert saved["full"]["images"] == 100 and saved["k"] == 1
+    assert saved["full"]["images"] == 100 and saved["k"] == 1 and saved["repeats"] == 1
     assert (out / "synthetic.pt").is_file()
     with Image.open(out / "nas.png") as image:
         assert image.format == "PNG"
