@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import platform
@@ -18,12 +19,13 @@ from dcl.data.registry import STATIC_INFO
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
-# Training images per class of the real datasets whose shapes the benchmarks mimic.
-SHAPES: dict[str, tuple[DatasetInfo, int]] = {
-    "mnist": (STATIC_INFO["mnist"], 6000),
-    "cifar10": (STATIC_INFO["cifar10"], 5000),
+# Shapes the benchmarks mimic: dataset facts, train and test images per class of the real data.
+# "digits" (1x8x8, statistics set to 0.5/0.25) is for quick checks and tests.
+SHAPES: dict[str, tuple[DatasetInfo, int, int]] = {
+    "mnist": (STATIC_INFO["mnist"], 6000, 1000),
+    "cifar10": (STATIC_INFO["cifar10"], 5000, 1000),
+    "digits": (dataclasses.replace(STATIC_INFO["digits"], mean=(0.5,), std=(0.25,)), 120, 50),
 }
-TEST_PER_CLASS = 1000
 
 
 def commit() -> dict[str, Any]:
@@ -136,10 +138,9 @@ class RandomDataModule(RealDataModule):
     """
 
     def __init__(self, shape: str, seed: int = 0) -> None:
-        info, per_class = SHAPES[shape]
+        info, self._per_class, self._test_per_class = SHAPES[shape]
         super().__init__(dataset=info.name, seed=seed)
         self.__dict__["info"] = info
-        self._per_class = per_class
 
     def prepare_data(self) -> None:
         """Nothing to download or cache."""
@@ -152,6 +153,6 @@ class RandomDataModule(RealDataModule):
         if self.trainer is not None:
             device = self.trainer.strategy.root_device
         self.train = random_split(self.info, self._per_class, self.seed).to(device)
-        self.test = random_split(self.info, TEST_PER_CLASS, self.seed + 1)
+        self.test = random_split(self.info, self._test_per_class, self.seed + 1)
         self.base_seed, self.rank = self.seed, 0
         self.generator = torch.Generator(device=device).manual_seed(self.seed)

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from dcl.augmentation import DSA, DSAParams, default_dsa_strategy
 from dcl.data import ClassImages
 from dcl.networks import build_network
-from dcl.seeding import AUGMENT, INIT, NETWORK, REAL, generator, step_seed
+from dcl.seeding import AUGMENT, INIT, INNER, NETWORK, REAL, generator, step_seed
 from dcl.synthesis.settings import DEFAULT_LR_IMG, default_loops
 
 EPS = 0.000001
@@ -239,8 +239,8 @@ class ReferenceSynthesis:
 
     def _train_inner(self, step: int) -> None:
         """The release's ``epoch('train', ...)`` over the detached set, ``inner_loop`` times."""
-        g = generator(step_seed(self.seed, 0, step, AUGMENT + 8), self.device)
-        shuffle = generator(step_seed(self.seed, 0, step, AUGMENT + 8))
+        g = generator(step_seed(self.seed, 0, step, INNER), self.device)
+        shuffle = generator(step_seed(self.seed, 0, step, INNER))
         data = TensorDataset(self.image_syn.detach().clone(), self.label_syn.clone())
         loader = DataLoader(data, batch_size=256, shuffle=True, num_workers=0, generator=shuffle)
         net = self.net

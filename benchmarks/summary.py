@@ -103,6 +103,7 @@ def _scaled(doc: dict) -> list[str]:
         ours, theirs = doc.get(key), doc.get(f"published_{key}")
         if theirs is not None and ours is not None and ours < theirs:
             out.append(f"{label} {ours}/{theirs}")
+    out += [f"override {item}" for item in doc.get("extra_overrides") or []]
     return out
 
 
@@ -137,6 +138,14 @@ def reproduction_table(runs: list[dict]) -> list[str]:
     return lines
 
 
+def _ms(timing: dict) -> str:
+    """Median wall ms per step, and on CPU the process CPU time beside it."""
+    text = f"{timing['median_ms']:.1f}"
+    if timing.get("kind") == "max_rss" and timing.get("cpu_median_ms") is not None:
+        text += f" (CPU time {timing['cpu_median_ms']:.0f})"
+    return text
+
+
 def throughput_table(docs: list[dict]) -> list[str]:
     """One Markdown row per (device, shape, method) throughput measurement."""
     head = (
@@ -153,7 +162,7 @@ def throughput_table(docs: list[dict]) -> list[str]:
             ev_text = f"{ev['models']} × {ev['epochs']}: {ev['seconds']:.1f}" if ev else "–"
             lines.append(
                 f"| {env['device_name']} | {r['shape']} | {r['method'].upper()} | {r['ipc']} "
-                f"| {r['batch_real']} | {o['median_ms']:.1f} | {ref['median_ms']:.1f} "
+                f"| {r['batch_real']} | {_ms(o)} | {_ms(ref)} "
                 f"| {r['ratio']:.2f}× | {o['peak_mb']:.0f} ({kind}) | {ref['peak_mb']:.0f} "
                 f"| {r['loss_rel_diff']:.1e} | {ev_text} | {env['date'][:10]} |"
             )

@@ -40,12 +40,30 @@ def test_published_config_runs_one_step(tmp_path, path):
 
 def test_documented_overrides_work_on_the_quickstart(tmp_path):
     args = [
-        "fit", "--config", str(CONFIGS / "quickstart.yaml"),
-        "--data.root", str(tmp_path / "data"), "--data.download", "true",
-        "--data.cache_dir", str(tmp_path / "cache"),
-        "--trainer.max_steps", "2", "--trainer.accelerator", "cpu", "--trainer.devices", "1",
-        "--trainer.default_root_dir", str(tmp_path / "runs"), "--seed_everything", "3",
-        "--model.batch_real", "5", "--trainer.callbacks=[]", "--trainer.enable_progress_bar", "false",
+        "fit",
+        "--config",
+        str(CONFIGS / "quickstart.yaml"),
+        "--data.root",
+        str(tmp_path / "data"),
+        "--data.download",
+        "true",
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
+        "--trainer.max_steps",
+        "2",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "1",
+        "--trainer.default_root_dir",
+        str(tmp_path / "runs"),
+        "--seed_everything",
+        "3",
+        "--model.batch_real",
+        "5",
+        "--trainer.callbacks=[]",
+        "--trainer.enable_progress_bar",
+        "false",
     ]
     cli = train_main(args)
     assert cli.trainer.global_step == 2

@@ -19,6 +19,7 @@ def dm_loss(
     real: Tensor,
     syn: Tensor,
     augment: Siamese | None = None,
+    real_chunk: int = 0,
 ) -> Tensor:
     """Distribution matching loss summed over classes.
 
@@ -27,6 +28,9 @@ def dm_loss(
         real: ``(K, n, C, H, W)`` real images per class.
         syn: ``(K, m, C, H, W)`` synthetic images per class (requires grad).
         augment: Siamese augmentation (same transform for a class's real and synthetic images).
+        real_chunk: Classes per real-image forward (0: all at once). The same loss for
+            per-sample normalisation; smaller chunks measured faster on CPU (cache), one big
+            forward is best on GPU. Batch-norm networks need 0 (the published mixed forward).
 
     Returns:
         Scalar loss.
@@ -34,10 +38,12 @@ def dm_loss(
     if augment is not None:
         real, syn = augment(real, syn)
     k, n, m = real.shape[0], real.shape[1], syn.shape[1]
+    chunk = real_chunk or k
     with torch.no_grad():  # real embeddings are constants of the objective
-        real_emb = net.embed(real.flatten(0, 1)).view(k, n, -1).float()  # (K, n, D)
+        parts = [net.embed(r.flatten(0, 1)) for r in real.split(chunk)]
+        real_emb = _full(torch.cat(parts).view(k, n, -1))  # (K, n, D)
     # float32 for the distance even under bf16 autocast: it is a difference of means.
-    syn_emb = net.embed(syn.flatten(0, 1)).view(k, m, -1).float()  # (K, m, D)
+    syn_emb = _full(net.embed(syn.flatten(0, 1)).view(k, m, -1))  # (K, m, D)
     return mean_embedding_distance(real_emb, syn_emb).sum()
 
 
@@ -72,6 +78,11 @@ def dc_loss(
     g_real = gradients(net, real, y_real, create_graph=False)
     g_syn = gradients(net, syn, y_syn, create_graph=True)
     return gradient_distance(g_real, g_syn, metric).sum()
+
+
+def _full(x: Tensor) -> Tensor:
+    """At least float32 (half-precision embeddings under autocast are promoted)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def set_batchnorm_eval(net: nn.Module) -> None:

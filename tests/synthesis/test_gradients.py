@@ -84,3 +84,16 @@ def test_dm_loss_applies_the_same_siamese_transform_to_real_and_synthetic():
 
     dm_loss(net, real, syn, augment)
     torch.testing.assert_close(seen["r"][:, :2], seen["s"])
+
+
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_dm_loss_chunked_real_forward_equals_one_forward(chunk):
+    net, real, _ = make("ConvNet")
+    net.requires_grad_(False)
+    syn = torch.randn(3, 2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    whole = dm_loss(net, real, syn, real_chunk=0)
+    chunked = dm_loss(net, real, syn, real_chunk=chunk)
+    torch.testing.assert_close(chunked, whole)
+    torch.testing.assert_close(
+        torch.autograd.grad(chunked, syn)[0], torch.autograd.grad(whole, syn)[0]
+    )

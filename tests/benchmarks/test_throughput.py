@@ -1,0 +1,49 @@
+"""Smoke test of benchmarks/throughput.py at a tiny shape."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's benchmarks/
+
+from benchmarks import throughput  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_throughput_writes_timings_memory_and_ratio(tmp_path: Path) -> None:
+    out = tmp_path / "throughput.json"
+    argv = [
+        "--method", "dm", "dc", "--dataset-shape", "digits", "--ipc", "1", "--batch-real", "4",
+        "--steps", "2", "--warmup", "1", "--eval-models", "1", "--eval-epochs", "2",
+        "--device", "cpu", "--threads", "1", "--no-isolate", "--output", str(out),
+    ]  # fmt: skip
+    doc = throughput.main(argv)
+    assert json.loads(out.read_text()) == doc
+    assert doc["kind"] == "throughput"
+    assert {"device", "device_name", "torch", "commit", "date"} <= doc["environment"].keys()
+    assert [r["method"] for r in doc["results"]] == ["dm", "dc"]
+    for row in doc["results"]:
+        for side in ("ours", "reference"):
+            timing = row[side]
+            assert timing["steps_timed"] == 2
+            assert timing["median_ms"] > 0 and timing["peak_mb"] > 0
+            assert timing["kind"] == "max_rss"
+        assert row["ratio"] == pytest.approx(
+            row["reference"]["median_ms"] / row["ours"]["median_ms"]
+        )
+        assert row["loss_rel_diff"] < 1e-4  # same draws, same first loss
+        assert row["eval"]["models"] == 1 and row["eval"]["epochs"] == 2
+        assert row["eval"]["seconds"] > 0
+    assert doc["results"][0]["eval"]["augment"] == "dsa"
+    assert doc["results"][1]["eval"]["augment"] == "none"
