@@ -56,5 +56,12 @@ def test_class_shards_add_up_to_one_process(tmp_path, digits_cache, method):
     rank0 = torch.load(tmp_path / "images_rank0.pt")
     rank1 = torch.load(tmp_path / "images_rank1.pt")
     torch.testing.assert_close(rank0, rank1, rtol=0, atol=0)
-    single, _ = synthesize(tmp_path / "single", digits_cache, 3, **kwargs)
-    torch.testing.assert_close(rank0, single.images, rtol=1e-4, atol=1e-5)
+    # Lightning gives each CPU rank one thread; other thread counts round convolutions
+    # differently, which DC's inner-loop training then amplifies.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single, _ = synthesize(tmp_path / "single", digits_cache, 3, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(rank0, single.images, rtol=1e-5, atol=1e-6)
