@@ -4,7 +4,7 @@ Example (CPU-sized): ``python nas.py --dataset mnist --data_root ../shared/datas
 --full_subset 6000 --output results/nas``.
 """
 
-from dcl.applications.cli import nas_main
+from dcl.applications.nas_cli import nas_main
 
 if __name__ == "__main__":
     nas_main()

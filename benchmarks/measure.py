@@ -53,6 +53,7 @@ class Job:
     seed: int = 0
     data_root: str | None = None
     threads: int | None = None
+    compile: bool = False
 
 
 def make_data(job: Job) -> RealDataModule:
@@ -75,6 +76,7 @@ def _times(
         "min_ms": 1000 * min(timed),
         "steps_timed": len(timed),
         "first_losses": losses[:3],
+        "warmup_ms": [1000 * t for t in times[: job.warmup]],  # includes any compilation
         **peak_memory(device),
     }
 
@@ -121,6 +123,7 @@ def run_ours(job: Job) -> dict[str, Any]:
         backbone=job.backbone,
         init="real",
         batch_real=job.batch_real,
+        compile=job.compile,
         image_log_every_n_steps=0,
     )
     timer = StepTimer(job.warmup, device)

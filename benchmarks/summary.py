@@ -149,11 +149,11 @@ def _ms(timing: dict) -> str:
 def throughput_table(docs: list[dict]) -> list[str]:
     """One Markdown row per (device, shape, method) throughput measurement."""
     head = (
-        "| device | shape | method | ipc | real batch | ours ms/step | reference ms/step "
+        "| device | shape | method | ours | ipc | real batch | ours ms/step | reference ms/step "
         "| speed-up (reference / ours) | ours peak MiB | reference peak MiB | first-loss "
         "rel. diff | evaluation: models × epochs, s | date |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for doc in docs:
         env = doc["environment"]
         for r in doc["results"]:
@@ -161,7 +161,8 @@ def throughput_table(docs: list[dict]) -> list[str]:
             kind = "CUDA max allocated" if o["kind"] == "cuda_max" else "max RSS"
             ev_text = f"{ev['models']} × {ev['epochs']}: {ev['seconds']:.1f}" if ev else "–"
             lines.append(
-                f"| {env['device_name']} | {r['shape']} | {r['method'].upper()} | {r['ipc']} "
+                f"| {env['device_name']} | {r['shape']} | {r['method'].upper()} "
+                f"| {r.get('variant', 'eager')} | {r['ipc']} "
                 f"| {r['batch_real']} | {_ms(o)} | {_ms(ref)} "
                 f"| {r['ratio']:.2f}× | {o['peak_mb']:.0f} ({kind}) | {ref['peak_mb']:.0f} "
                 f"| {r['loss_rel_diff']:.1e} | {ev_text} | {env['date'][:10]} |"
@@ -197,15 +198,18 @@ def standing(runs: list[dict], speeds: list[dict]) -> list[str]:
             "runs show that the pipeline learns, not that it reproduces the papers)."
         )
     for doc in speeds:
-        rows = doc["results"]
-        ratios = [r["ratio"] for r in rows]
-        worst = max(r["loss_rel_diff"] for r in rows)
-        notes.append(
-            f"- Speed on {doc['environment']['device_name']}: our step runs at "
-            f"{min(ratios):.2f}× to {max(ratios):.2f}× the reference's speed (median "
-            f"{statistics.median(ratios):.2f}×) over {len(rows)} settings; the first losses of "
-            f"ours and the reference agree to {worst:.1e} (relative)."
-        )
+        for variant in ("eager", "compiled"):
+            rows = [r for r in doc["results"] if r.get("variant", "eager") == variant]
+            if not rows:
+                continue
+            ratios = [r["ratio"] for r in rows]
+            worst = max(r["loss_rel_diff"] for r in rows)
+            notes.append(
+                f"- Speed on {doc['environment']['device_name']}, {variant}: our step runs at "
+                f"{min(ratios):.2f}× to {max(ratios):.2f}× the reference's speed (median "
+                f"{statistics.median(ratios):.2f}×) over {len(rows)} settings; first losses agree "
+                f"with the reference's to {worst:.1e} (relative)."
+            )
     return notes or ["- No results recorded yet."]
 
 

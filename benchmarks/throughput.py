@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=None, help="Real data instead of random images.")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads.")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="Also time ours with compile=True (torch.compile'd forwards), as its own row.",
+    )
     p.add_argument("--no-isolate", action="store_true", help="Measure in this process.")
     p.add_argument(
         "--output", default=None, help="JSON file (default results/throughput_<device>.json)."
@@ -72,6 +77,7 @@ def _row(job: Job, ours: dict, ref: dict, evaluation: dict | None) -> dict[str, 
         "channels": info.channels,
         "image_size": info.image_size,
         "num_classes": info.num_classes,
+        "variant": "compiled" if job.compile else "eager",
         "ipc": job.ipc,
         "batch_real": job.batch_real,
         "backbone": job.backbone,
@@ -81,6 +87,17 @@ def _row(job: Job, ours: dict, ref: dict, evaluation: dict | None) -> dict[str, 
         "loss_rel_diff": abs(first_ours - first_ref) / max(abs(first_ref), 1e-12),
         "eval": evaluation,
     }
+
+
+def _print(r: dict[str, Any]) -> None:
+    ours, ref = r["ours"], r["reference"]
+    print(
+        f"{r['method']:>4} {r['shape']:>8} {r['variant']:>8} ipc {r['ipc']} batch "
+        f"{r['batch_real']}: ours {ours['median_ms']:9.1f} ms  reference {ref['median_ms']:9.1f} "
+        f"ms  ratio {r['ratio']:5.2f}  peak {ours['peak_mb']:7.0f} / {ref['peak_mb']:7.0f} MiB "
+        f"({ours['kind']})  loss diff {r['loss_rel_diff']:.1e}",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -114,20 +131,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 args.data_root,
                 args.threads,
             )
-            ours = run_job(job, not args.no_isolate)
             ref = run_job(dataclasses.replace(job, kind="reference"), not args.no_isolate)
             key = (shape, resolve_augment(method, shape))
             if args.eval_models > 0 and key not in evals:
                 evals[key] = run_job(dataclasses.replace(job, kind="eval"), not args.no_isolate)
-            rows.append(_row(job, ours, ref, evals.get(key)))
-            r = rows[-1]
-            print(
-                f"{method:>4} {shape:>8} ipc {args.ipc} batch {args.batch_real}: ours "
-                f"{ours['median_ms']:9.1f} ms  reference {ref['median_ms']:9.1f} ms  "
-                f"ratio {r['ratio']:5.2f}  peak {ours['peak_mb']:7.0f} / {ref['peak_mb']:7.0f}"
-                f" MiB ({ours['kind']})  loss diff {r['loss_rel_diff']:.1e}",
-                flush=True,
-            )
+            for compiled in [False, True] if args.compile else [False]:
+                variant = dataclasses.replace(job, compile=compiled)
+                ours = run_job(variant, not args.no_isolate)
+                rows.append(_row(variant, ours, ref, evals.get(key)))
+                _print(rows[-1])
     document = {
         "kind": "throughput",
         "environment": environment(device),

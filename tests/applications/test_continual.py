@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcl.applications.cli import continual_main
+from dcl.applications.cli import load_splits
 from dcl.applications.condense import class_subset, condense_dm
 from dcl.applications.continual import (
     ContinualSettings,
@@ -15,6 +15,7 @@ from dcl.applications.continual import (
     run_order,
     split_steps,
 )
+from dcl.applications.continual_cli import continual_main, continual_parser
 from dcl.data import RealDataModule
 from dcl.synthesis import SynthesisModule
 
@@ -50,9 +51,9 @@ def test_class_subset_relabels_or_keeps_global_labels(digits):
     assert kept.info == train.info and set(kept.labels.tolist()) == {2, 7}
 
 
-def test_condense_dm_reproduces_the_synthesis_module(tmp_path, digits, app_cache):
+def test_condense_dm_reproduces_the_synthesis_module(tmp_path, digits, digits_cache):
     L.seed_everything(3, verbose=False)
-    data = RealDataModule("digits", cache_dir=str(app_cache))
+    data = RealDataModule("digits", cache_dir=str(digits_cache))
     model = SynthesisModule(data.info, method="dm", ipc=2, batch_real=8, image_log_every_n_steps=0)
     trainer = L.Trainer(
         max_steps=3,
@@ -97,9 +98,9 @@ def test_selected_memory_images_are_real_images_of_their_global_class(digits, me
         assert (real - image).abs().flatten(1).amax(1).min() < 1e-6
 
 
-def test_continual_command_writes_json_png_and_tensorboard(tmp_path, app_cache):
+def test_continual_command_writes_json_png_and_tensorboard(tmp_path, digits_cache):
     out = tmp_path / "cl"
-    args = ["--cache_dir", str(app_cache), "--device", "cpu", "--output", str(out)]
+    args = ["--cache_dir", str(digits_cache), "--device", "cpu", "--output", str(out)]
     args += ["--steps", "2", "--classes_per_step", "2", "--ipc", "2", "--orders", "2"]
     args += ["--dm_iterations", "2", "--batch_real", "8", "--epochs", "1"]
     args += ["--methods", "dm,random", "--tensorboard", str(out / "tb")]
@@ -117,6 +118,19 @@ def test_continual_command_writes_json_png_and_tensorboard(tmp_path, app_cache):
     with Image.open(out / "continual.png") as image:
         assert image.format == "PNG"
     assert list((out / "tb").glob("events.out.tfevents.*"))
+
+
+def test_train_per_class_keeps_a_seeded_class_balanced_subset(digits_cache, digits):
+    args = ["--cache_dir", str(digits_cache), "--train_per_class", "5", "--seed", "3"]
+    train, test = load_splits(continual_parser().parse_args(args), torch.device("cpu"))
+    again, _ = load_splits(continual_parser().parse_args(args), torch.device("cpu"))
+    full_train, full_test = digits
+    assert train.counts.tolist() == [5] * 10
+    assert torch.equal(train.images, again.images)
+    assert len(test) == len(full_test)  # the test set stays whole
+    for image, label in zip(train.images, train.labels.tolist(), strict=True):
+        members = full_train.images[full_train.class_indices(label)]
+        assert (members == image).flatten(1).all(1).any()
 
 
 def test_invalid_settings_are_refused():

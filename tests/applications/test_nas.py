@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from dcl.applications.cli import nas_main
 from dcl.applications.continual import TEST_BATCH
 from dcl.applications.nas import Candidate, search_space, train_candidate
+from dcl.applications.nas_cli import nas_main
 from dcl.evaluation import EvaluationModule
 from dcl.networks import build_network
 
@@ -62,9 +62,9 @@ def test_ensembled_repeats_match_sequential_training(digits):
     assert batched == pytest.approx(loop, abs=0.5)  # up to float rounding of a prediction
 
 
-def test_nas_command_end_to_end(tmp_path, app_cache):
+def test_nas_command_end_to_end(tmp_path, digits_cache):
     out = tmp_path / "nas"
-    args = ["--cache_dir", str(app_cache), "--device", "cpu", "--output", str(out)]
+    args = ["--cache_dir", str(digits_cache), "--device", "cpu", "--output", str(out)]
     args += ["--ipc", "2", "--dm_iterations", "2", "--batch_real", "8", "--widths", "8,16"]
     args += ["--depths", "1", "--acts", "relu", "--norms", "instancenorm", "--top_k", "1"]
     args += ["--proxy_epochs", "2", "--full_epochs", "1", "--full_subset", "100"]

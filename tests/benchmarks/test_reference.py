@@ -20,14 +20,6 @@ from dcl.synthesis.matching import dc_loss, dm_loss, set_batchnorm_eval  # noqa:
 K, N_REAL, IPC = 4, 6, 2
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _case(backbone: str = "ConvNet", seed: int = 0):
     info = SHAPES["digits"][0]
     train = random_split(info, 20, seed)

@@ -26,13 +26,18 @@ def test_throughput_writes_timings_memory_and_ratio(tmp_path: Path) -> None:
     argv = [
         "--method", "dm", "dc", "--dataset-shape", "digits", "--ipc", "1", "--batch-real", "4",
         "--steps", "2", "--warmup", "1", "--eval-models", "1", "--eval-epochs", "2",
-        "--device", "cpu", "--threads", "1", "--no-isolate", "--output", str(out),
+        "--device", "cpu", "--threads", "1", "--no-isolate", "--output", str(out), "--compile",
     ]  # fmt: skip
     doc = throughput.main(argv)
     assert json.loads(out.read_text()) == doc
     assert doc["kind"] == "throughput"
     assert {"device", "device_name", "torch", "commit", "date"} <= doc["environment"].keys()
-    assert [r["method"] for r in doc["results"]] == ["dm", "dc"]
+    assert [(r["method"], r["variant"]) for r in doc["results"]] == [
+        ("dm", "eager"),
+        ("dm", "compiled"),
+        ("dc", "eager"),
+        ("dc", "compiled"),
+    ]
     for row in doc["results"]:
         for side in ("ours", "reference"):
             timing = row[side]
@@ -45,5 +50,5 @@ def test_throughput_writes_timings_memory_and_ratio(tmp_path: Path) -> None:
         assert row["loss_rel_diff"] < 1e-4  # same draws, same first loss
         assert row["eval"]["models"] == 1 and row["eval"]["epochs"] == 2
         assert row["eval"]["seconds"] > 0
-    assert doc["results"][0]["eval"]["augment"] == "dsa"
-    assert doc["results"][1]["eval"]["augment"] == "none"
+    assert doc["results"][1]["eval"]["augment"] == "dsa"
+    assert doc["results"][2]["eval"]["augment"] == "none"

@@ -8,9 +8,10 @@ import pytest
 
 import dcl
 from dcl.baselines import select_baseline
+from dcl.baselines.specs import parse_spec
 from dcl.data import DatasetInfo, SyntheticSet
 from dcl.evaluation import cli
-from dcl.evaluation.cli import main, parse_spec
+from dcl.evaluation.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIONS = {
@@ -28,9 +29,9 @@ def saved_set(digits, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def fast(cache_dir) -> list[str]:
+def fast(digits_cache) -> list[str]:
     return ["--models", "ConvNet", "--num_models", "2", "--epochs", "2", "--device", "cpu",
-            "--cache_dir", str(cache_dir)]  # fmt: skip
+            "--cache_dir", str(digits_cache)]  # fmt: skip
 
 
 def check_summary(entry: dict, n: int) -> None:
@@ -88,10 +89,10 @@ def test_baseline_gets_the_sets_augmentation_and_models(digits, fast, tmp_path, 
     assert doc["settings"]["resolved_augment"] == "dsa" and doc["settings"]["step"] == 7
 
 
-def test_default_epochs_follow_the_published_protocol(saved_set, cache_dir, monkeypatch):
+def test_default_epochs_follow_the_published_protocol(saved_set, digits_cache, monkeypatch):
     seen = []
     monkeypatch.setattr(cli, "run_protocol", lambda *a, **k: seen.append(k) or {"MLP": [1.0]})
-    base = ["--synthetic", str(saved_set), "--models", "MLP", "--cache_dir", str(cache_dir)]
+    base = ["--synthetic", str(saved_set), "--models", "MLP", "--cache_dir", str(digits_cache)]
     main(base)
     main([*base, "--augment", "dsa"])
     assert [k["epochs"] for k in seen] == [300, 1000]

@@ -119,7 +119,7 @@ def test_summarize_uses_population_std():
     assert s == {"accuracies": [10.0, 20.0], "mean": 15.0, "std": pytest.approx(5.0)}
 
 
-def test_module_trains_and_tests_under_a_lightning_trainer(digits, one_per_class, cache_dir):
+def test_module_trains_and_tests_under_a_lightning_trainer(digits, one_per_class, digits_cache):
     module = EvaluationModule("ConvNet", one_per_class.info, epochs=2, seed=0)
     trainer = L.Trainer(
         max_epochs=2,
@@ -133,6 +133,6 @@ def test_module_trains_and_tests_under_a_lightning_trainer(digits, one_per_class
     data = TensorDataset(one_per_class.images, one_per_class.labels)
     trainer.fit(module, DataLoader(data, batch_size=256, shuffle=True))
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.001)
-    datamodule = RealDataModule("digits", cache_dir=str(cache_dir), test_batch_size=200)
+    datamodule = RealDataModule("digits", cache_dir=str(digits_cache), test_batch_size=200)
     (metrics,) = trainer.test(module, datamodule=datamodule, verbose=False)
     assert metrics["test_accuracy"] == pytest.approx(module.test_images(digits[1]), abs=1e-6)
