@@ -18,6 +18,7 @@ import statistics
 from pathlib import Path
 
 from benchmarks.common import RESULTS
+from benchmarks.summary_sections import extra_sections
 
 # REFERENCE.md section 7: published test accuracy (%) of ConvNet, {ipc: (mean, std or None)}.
 _TRIPLE = (1, 10, 50)
@@ -266,6 +267,7 @@ def render(folder: Path) -> str:
         "",
         *[f"- `{d['_file']}`: `{d.get('command', '?')}`" for d in speeds],
         "",
+        *extra_sections(folder),
     ]
     return "\n".join(out)
 

@@ -31,6 +31,7 @@ def synthesize(
     ckpt_path: str | None = None,
     callbacks: list | None = None,
     seed: int = 0,
+    precision: str = "32-true",
     **model_kwargs,
 ) -> tuple[SynthesisModule, L.Trainer]:
     L.seed_everything(seed, verbose=False)
@@ -49,6 +50,7 @@ def synthesize(
         logger=False,
         callbacks=callbacks or [],
         enable_checkpointing=False,
+        precision=precision,
     )
     trainer.fit(model, data, ckpt_path=ckpt_path)
     return model, trainer

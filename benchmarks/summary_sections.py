@@ -1,0 +1,107 @@
+"""Sections of ``results/README.md`` beyond reproduction and throughput: coresets, applications.
+
+Each renderer reads the JSON files its tool writes (``evaluate.py`` for coresets, ``continual.py``
+and ``nas.py`` for the applications) and returns Markdown lines; an absent file gives none.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _pm(stats: dict) -> str:
+    return f"{stats['mean']:.1f} ± {stats['std']:.1f}"
+
+
+def _command(settings: dict, script: str, keys: list[str]) -> str:
+    options = " ".join(f"--{k} {settings[k]}" for k in keys if settings.get(k) is not None)
+    return f"`python {script} {options}`"
+
+
+def coreset_section(folder: Path) -> list[str]:
+    """One row per ``evaluate.py`` document in ``folder`` (coreset baselines)."""
+    docs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    if not docs:
+        return []
+    lines = [
+        "## Coreset baselines",
+        "",
+        "Written by `evaluate.py --synthetic METHOD:DATASET:ipc=N:seed=S --output ...` "
+        "(herding and k-center select in the features of a trained ConvNet).",
+        "",
+        "| set | network | models × epochs | augment | accuracy % | extractor epochs | device |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for doc in docs:
+        s = doc["settings"]
+        epochs = s.get("extractor_epochs") if s.get("method") != "random" else None
+        for network, result in doc["results"].items():
+            lines.append(
+                f"| {s['synthetic']} | {network} | {s['num_models']} × {s['resolved_epochs']} "
+                f"| {s['resolved_augment']} | {_pm(result)} | {epochs or '–'} "
+                f"| {s['device_name']} |"
+            )
+    return [*lines, ""]
+
+
+def continual_section(doc: dict | None) -> list[str]:
+    """Mean ± std accuracy on the seen classes after every step, one row per method."""
+    if doc is None:
+        return []
+    s, seen = doc["settings"], doc["classes_seen"]
+    lines = [
+        "## Continual learning (class-incremental)",
+        "",
+        f"{doc['dataset']}, {len(seen)} steps, {s['ipc']} images per class in memory, "
+        f"{s['orders']} class orders, {s['epochs']} epochs per step, DM {s['dm_iterations']} "
+        f"steps with {s['batch_real']} real images per class. Plot: `continual/continual.png`.",
+        "",
+        "| method | " + " | ".join(f"{n} classes" for n in seen) + " | DM/selection s | train s |",
+        "|---|" + "---|" * (len(seen) + 2),
+    ]
+    for method, r in doc["methods"].items():
+        cells = " | ".join(f"{m:.1f} ± {sd:.1f}" for m, sd in zip(r["mean"], r["std"], strict=True))
+        lines.append(f"| {method} | {cells} | {r['memory_time_s']:.0f} | {r['train_time_s']:.0f} |")
+    keys = ["dataset", "data_root", "steps", "ipc", "methods", "orders", "dm_iterations"]
+    keys += ["batch_real", "epochs", "extractor_epochs", "train_per_class", "threads"]
+    return [*lines, "", f"Command: {_command(s, 'continual.py', keys)}", ""]
+
+
+def nas_section(doc: dict | None) -> list[str]:
+    """Rank correlation, top-k overlap and time of each proxy against the reference ranking."""
+    if doc is None:
+        return []
+    s, full = doc["settings"], doc["full"]
+    lines = [
+        "## Architecture search proxy",
+        "",
+        f"{doc['dataset']}: {len(doc['candidates'])} ConvNet variants, each trained on every "
+        f"proxy and on {full['images']} real images (the reference ranking, {full['epochs']} "
+        f"epochs, {full['train_time_s']:.0f} s in all). Plot: `nas/nas.png`.",
+        "",
+        f"| proxy | images | epochs | Spearman ρ | top-{doc['k']} overlap | best | training s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, p in doc["proxies"].items():
+        lines.append(
+            f"| {name} | {p['images']} | {p['epochs']} | {p['spearman']:+.3f} "
+            f"| {p['top_k_overlap']:.2f} | {p['best']} | {p['train_time_s']:.0f} |"
+        )
+    keys = ["dataset", "data_root", "ipc", "widths", "depths", "acts", "norms", "pools"]
+    keys += ["proxy_epochs", "full_epochs", "full_subset", "test_subset", "dm_iterations"]
+    keys += ["batch_real", "threads"]
+    return [*lines, "", f"Command: {_command(s, 'nas.py', keys)}", ""]
+
+
+def extra_sections(folder: Path) -> list[str]:
+    """All sections of this module for the results folder ``folder``."""
+    return [
+        *coreset_section(folder / "baselines"),
+        *continual_section(_read(folder / "continual" / "continual.json")),
+        *nas_section(_read(folder / "nas" / "nas.json")),
+    ]
