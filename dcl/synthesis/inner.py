@@ -51,18 +51,11 @@ class InnerNetwork:
         batch_size: int,
         generator: torch.Generator,
         augment: Augment | None,
+        forward: Callable[[nn.Module, Tensor], Tensor] | None = None,
     ) -> None:
-        """The inner loop: ``epochs`` of SGD on the detached synthetic set."""
-        train_epochs(
-            self.net,
-            self.optimizer,
-            images.detach(),
-            labels,
-            epochs,
-            batch_size,
-            generator,
-            augment,
-        )
+        """The inner loop: ``epochs`` of SGD on the detached set (``forward``: e.g. compiled)."""
+        data = (images.detach(), labels, epochs, batch_size, generator, augment)
+        train_epochs(self.net, self.optimizer, *data, forward=forward)
 
     def state_dict(self) -> dict[str, Any] | None:
         """Network and optimiser state for checkpoints (``None`` before the first step)."""

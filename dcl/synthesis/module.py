@@ -49,9 +49,10 @@ class SynthesisModule(L.LightningModule):
             ``None``: on GPU only (on CPU the loop measured faster).
         real_chunk: DM: classes per real-image forward (0: all at once); ``None``: one class
             per forward on CPU (measured faster), all at once on GPU. Batch norm always uses 0.
-        compile: Run real-image forwards (DM: synthetic too) through ``torch.compile``: the
-            same loss, measured faster on CPU after a one-off compile of about half a minute
-            (needs a C++ compiler); DC/DSA only in the per-class loop (``batched`` false).
+        compile: Run real-image forwards (DM: synthetic too; DC: its inner loop too) through
+            ``torch.compile``: the same loss, measured faster on CPU after a one-off compile of
+            about half a minute (needs a C++ compiler); DC/DSA matching only in the per-class
+            loop (``batched`` false, the CPU default).
         multi_gpu: ``replicate`` (every rank samples its own networks and real batches, image
             gradients averaged) or ``shard_classes`` (each rank matches its own classes).
         image_log_every_n_steps: How often the image grid goes to TensorBoard (0: never).
@@ -220,8 +221,9 @@ class SynthesisModule(L.LightningModule):
         """DC's inner loop on the detached set (per-image DSA when the method augments)."""
         g = generator(step_seed(self.seed, self._sampling_rank(), step, INNER), self.device)
         augment = None if self.dsa is None else (lambda x: self.dsa.per_image(x, g))
+        forward = compiled(logits) if self.hparams.compile else None
         self.inner.train(
-            self.images, self.labels, self.inner_loop, self.hparams.batch_train, g, augment
+            self.images, self.labels, self.inner_loop, self.hparams.batch_train, g, augment, forward
         )
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:

@@ -1,0 +1,33 @@
+import pytest
+import torch
+
+from dcl.networks import build_network
+from dcl.synthesis.matching import compiled, logits
+from dcl.training import train_epochs
+
+
+def _train(forward=None, epochs: int = 3) -> tuple[torch.nn.Module, float]:
+    data = torch.Generator().manual_seed(0)
+    images, labels = torch.randn(20, 1, 8, 8, generator=data), torch.arange(10).repeat(2)
+    net = build_network("ConvNet", 1, 10, 8, generator=torch.Generator().manual_seed(1))
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.5)
+    shuffle = torch.Generator().manual_seed(2)
+    loss = train_epochs(net, opt, images, labels, epochs, 8, shuffle, forward=forward)
+    return net, loss
+
+
+def test_training_lowers_the_loss_and_is_seeded():
+    first, loss_1 = _train(epochs=1)
+    net, loss = _train(epochs=30)
+    again, _ = _train(epochs=30)
+    assert loss < loss_1
+    for a, b in zip(net.parameters(), again.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_compiled_forward_trains_the_same_network():
+    eager, loss = _train()
+    fast, fast_loss = _train(compiled(logits))
+    assert fast_loss == pytest.approx(loss, rel=1e-5)
+    for a, b in zip(eager.parameters(), fast.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
