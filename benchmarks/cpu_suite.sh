@@ -50,6 +50,14 @@ if [[ $part == throughput || $part == all ]]; then
     $PY -m benchmarks.throughput --method dm dc --dataset-shape mnist cifar10 --ipc 1 \
         --batch-real 256 --steps 5 --warmup 1 --eval-models 1 --eval-epochs 20 \
         --device cpu --output results/throughput_cpu.json
+    # The performance targets' settings, eager and compiled (compilation in the warm-up):
+    # DM at MNIST shape, 10 ipc, 64 real per class; DC and DSA at CIFAR-10 shape, 10 ipc, 256.
+    $PY -m benchmarks.throughput --method dm --dataset-shape mnist --ipc 10 --batch-real 64 \
+        --steps 5 --warmup 2 --eval-models 0 --compile --threads 1 --device cpu \
+        --output results/throughput_cpu_dm_mnist_ipc10.json
+    $PY -m benchmarks.throughput --method dc dsa --dataset-shape cifar10 --ipc 10 \
+        --batch-real 256 --steps 5 --warmup 2 --eval-models 0 --compile --threads 1 \
+        --device cpu --output results/throughput_cpu_dc_cifar10_ipc10.json
 fi
 
 $PY -m benchmarks.summary

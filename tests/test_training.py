@@ -4,6 +4,7 @@ import torch
 from dcl.networks import build_network
 from dcl.synthesis.matching import compiled, logits
 from dcl.training import train_epochs
+from tests.compile_support import needs_compiler
 
 
 def _train(forward=None, epochs: int = 3) -> tuple[torch.nn.Module, float]:
@@ -25,6 +26,7 @@ def test_training_lowers_the_loss_and_is_seeded():
         assert torch.equal(a, b)
 
 
+@needs_compiler
 def test_a_compiled_forward_trains_the_same_network():
     eager, loss = _train()
     fast, fast_loss = _train(compiled(logits))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 from collections.abc import Callable
 
 import torch
@@ -27,6 +29,11 @@ def logits(net: nn.Module, x: Tensor) -> Tensor:
     return net(x)
 
 
+def cpu_compiler() -> str | None:
+    """The C++ compiler ``torch.compile`` would use for CPU code (``$CXX`` or g++), if found."""
+    return shutil.which(os.environ.get("CXX", "g++"))
+
+
 @functools.cache
 def compiled(forward: Forward) -> Forward:
     """``forward`` through ``torch.compile``, shared by all networks of a shape.
@@ -36,6 +43,11 @@ def compiled(forward: Forward) -> Forward:
     step reuses the compiled graph. Double backward (DC's synthetic side) is not supported.
     """
     return torch.compile(forward, dynamic=False)
+
+
+def forwards(compile: bool) -> tuple[Forward, Forward]:
+    """``(embed, logits)`` network calls, through ``torch.compile`` when ``compile``."""
+    return (compiled(embed), compiled(logits)) if compile else (embed, logits)
 
 
 def dm_loss(

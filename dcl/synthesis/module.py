@@ -19,7 +19,7 @@ from dcl.networks import build_network, has_batchnorm
 from dcl.objectives import Metric
 from dcl.seeding import AUGMENT, INIT, INNER, NETWORK, generator, step_seed
 from dcl.synthesis.inner import InnerNetwork
-from dcl.synthesis.matching import compiled, dc_loss, dm_loss, embed, logits, set_batchnorm_eval
+from dcl.synthesis.matching import cpu_compiler, dc_loss, dm_loss, forwards, set_batchnorm_eval
 from dcl.synthesis.settings import DEFAULT_LR_IMG, default_loops, validate
 
 
@@ -120,6 +120,11 @@ class SynthesisModule(L.LightningModule):
         self.seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
         self._output_dir = None
         self.output_dir  # noqa: B018 - collective call, must run on all ranks
+        if self.hparams.compile and self.device.type == "cpu" and cpu_compiler() is None:
+            raise RuntimeError(
+                "compile=True on CPU needs a C++ compiler (g++, or the one named by $CXX) and "
+                "none was found; install one or leave --model.compile false."
+            )
         train = self.trainer.datamodule.train
         train.check_per_class(self.hparams.batch_real, "real images per class (batch_real)")
         if self.hparams.init == "real":
@@ -190,7 +195,7 @@ class SynthesisModule(L.LightningModule):
         if chunk is None:
             chunk = 0 if self.device.type == "cuda" else 1
         chunk = 0 if has_batchnorm(net) else chunk
-        forward = compiled(embed) if self.hparams.compile else embed
+        forward = forwards(self.hparams.compile)[0]
         syn = self._syn(classes)
         return dm_loss(net, real, syn, self._siamese(step, classes), chunk, forward)
 
@@ -214,14 +219,14 @@ class SynthesisModule(L.LightningModule):
             self.hparams.metric,
             self._siamese(step, classes),
             self.device.type == "cuda" if self.hparams.batched is None else self.hparams.batched,
-            compiled(logits) if self.hparams.compile else logits,
+            forwards(self.hparams.compile)[1],
         )
 
     def _train_inner(self, step: int) -> None:
         """DC's inner loop on the detached set (per-image DSA when the method augments)."""
         g = generator(step_seed(self.seed, self._sampling_rank(), step, INNER), self.device)
         augment = None if self.dsa is None else (lambda x: self.dsa.per_image(x, g))
-        forward = compiled(logits) if self.hparams.compile else None
+        forward = forwards(self.hparams.compile)[1]
         self.inner.train(
             self.images, self.labels, self.inner_loop, self.hparams.batch_train, g, augment, forward
         )

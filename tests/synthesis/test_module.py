@@ -5,6 +5,7 @@ from dcl.data.module import RealDataModule
 from dcl.data.synthetic import SyntheticSet
 from dcl.synthesis.module import SynthesisModule
 from dcl.synthesis.settings import default_loops
+from tests.compile_support import needs_compiler
 from tests.synthesis.helpers import synthesize
 
 
@@ -56,6 +57,7 @@ def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(tmp_path, digit
 
 # DC's per-row cosines amplify float rounding (rows with tiny gradients), so DSA compares one
 # image update, as a vector; DM's loss is smooth enough to compare three steps.
+@needs_compiler
 @pytest.mark.parametrize(("method", "steps"), [("dm", 3), ("dsa", 1)])
 def test_compiled_forwards_give_the_eager_result(tmp_path, digits_cache, method, steps):
     kwargs = {"method": method, "outer_loop": 2, "inner_loop": 1, "ipc": 2, "batched": False}
@@ -82,6 +84,12 @@ def test_bf16_mixed_precision_runs_and_keeps_float32_images(tmp_path, digits_cac
     # Measured about 0.9 here: bf16 embeddings lose digits in DM's difference of means and in
     # DC's cosines, so bf16 is a different computation (random directions would give ~0).
     assert moved > 0 and cos > 0.5
+
+
+def test_compile_without_a_compiler_says_what_to_do(tmp_path, digits_cache, monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-compiler-dcl")
+    with pytest.raises(RuntimeError, match="needs a C\\+\\+ compiler"):
+        synthesize(tmp_path, digits_cache, 1, compile=True)
 
 
 def test_default_loops_follow_the_published_table_and_any_ipc_works():
