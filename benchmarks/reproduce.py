@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Further train_synthetic.py options, e.g. model.init=real.",
     )
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads.")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile'd forwards in synthesis (model.compile) and evaluation.",
+    )
     p.add_argument("--tag", default=None, help="Suffix of the result file's name.")
     p.add_argument("--results-dir", default=str(REPO / "results"))
     p.add_argument("--run-dir", default=None, help="Synthesis output (default runs/reproduce/).")
@@ -152,6 +157,8 @@ def synthesis_config(args: argparse.Namespace, shipped: dict, run_dir: Path) -> 
         override["data"]["cache_dir"] = args.cache_dir
     if args.seed is not None:
         override["seed_everything"] = args.seed
+    if args.compile:
+        override["model"]["compile"] = True
     return override
 
 
@@ -194,6 +201,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         seed=syn.seed,
         device=device,
         progress=False,
+        compile=args.compile,
     )
     test = data.test.to(device)
     print(

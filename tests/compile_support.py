@@ -2,7 +2,7 @@
 
 import pytest
 
-from dcl.synthesis.matching import cpu_compiler
+from dcl.calls import cpu_compiler
 
 needs_compiler = pytest.mark.skipif(
     cpu_compiler() is None,

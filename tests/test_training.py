@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from dcl.calls import compiled, logits
 from dcl.networks import build_network
-from dcl.synthesis.matching import compiled, logits
 from dcl.training import train_epochs
 from tests.compile_support import needs_compiler
 

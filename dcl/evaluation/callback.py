@@ -27,6 +27,7 @@ class SynthesisEvaluation(L.Callback):
         baseline: Also evaluate this coreset at the same ipc at the end (e.g. ``random``);
             ``None`` for no baseline.
         at_end: Evaluate once training ends.
+        compile: Train and test through ``torch.compile``'d forwards (see ``run_protocol``).
     """
 
     def __init__(
@@ -38,8 +39,10 @@ class SynthesisEvaluation(L.Callback):
         augment: str = "auto",
         baseline: str | None = "random",
         at_end: bool = True,
+        compile: bool = False,
     ) -> None:
         self.every_n_steps, self.num_models, self.epochs = every_n_steps, num_models, epochs
+        self.compile = compile
         self.models, self.augment, self.baseline, self.at_end = models, augment, baseline, at_end
 
     def _evaluate(
@@ -57,6 +60,7 @@ class SynthesisEvaluation(L.Callback):
             seed=pl_module.seed,
             device=pl_module.device,
             progress=progress,
+            compile=self.compile,
         )
 
     def _augment(self, pl_module: L.LightningModule) -> str:

@@ -12,6 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from tqdm.auto import tqdm
 
 from dcl.augmentation import DSA, dc_augment, default_dsa_strategy
+from dcl.calls import Forward, compiled, logits
 from dcl.data.images import ClassImages
 from dcl.data.registry import DatasetInfo
 from dcl.data.synthetic import SyntheticSet
@@ -92,9 +93,10 @@ class EvaluationModule(L.LightningModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits of normalised images; uint8 images are normalised first."""
-        if x.dtype == torch.uint8:
-            x = (x.float() / 255 - self.mean) / self.std
-        return self.net(x)
+        return self.net(self._normalized(x))
+
+    def _normalized(self, x: Tensor) -> Tensor:
+        return (x.float() / 255 - self.mean) / self.std if x.dtype == torch.uint8 else x
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         """Cross-entropy on an augmented batch."""
@@ -119,8 +121,11 @@ class EvaluationModule(L.LightningModule):
         self.test_accuracy.update(self(x).argmax(1), y)
         self.log("test_accuracy", self.test_accuracy, on_epoch=True)
 
-    def fit_tensors(self, images: Tensor, labels: Tensor) -> float:
-        """Train without a Trainer on in-memory ``images``/``labels``; returns the last loss."""
+    def fit_tensors(self, images: Tensor, labels: Tensor, forward: Forward | None = None) -> float:
+        """Train without a Trainer on in-memory ``images``/``labels``; returns the last loss.
+
+        ``forward``: ``(net, x) -> logits`` (default ``net(x)``), e.g. a compiled call.
+        """
         config = self.configure_optimizers()
         return train_epochs(
             self.net,
@@ -132,17 +137,21 @@ class EvaluationModule(L.LightningModule):
             self.generator,
             self.augment,
             config["lr_scheduler"]["scheduler"],
+            forward,
         )
 
     @torch.inference_mode()
-    def test_images(self, test: ClassImages, batch_size: int = 2048) -> float:
+    def test_images(
+        self, test: ClassImages, batch_size: int = 2048, forward: Forward | None = None
+    ) -> float:
         """Top-1 accuracy (0..1) on every image of ``test`` without a Trainer."""
         self.net.eval()
         self.test_accuracy.reset()
         for start in range(0, len(test), batch_size):
-            x = test.images[start : start + batch_size].to(self.device)
+            x = self._normalized(test.images[start : start + batch_size].to(self.device))
             y = test.labels[start : start + batch_size].to(self.device)
-            self.test_accuracy.update(self(x).argmax(1), y)
+            logits = self.net(x) if forward is None else forward(self.net, x)
+            self.test_accuracy.update(logits.argmax(1), y)
         return float(self.test_accuracy.compute())
 
 
@@ -157,6 +166,7 @@ def run_protocol(
     device: torch.device | str = "cpu",
     progress: bool = True,
     ensemble: bool | None = None,
+    compile: bool = False,
 ) -> dict[str, list[float]]:
     """Train ``num_models`` fresh networks per architecture on ``syn``; test accuracies in %.
 
@@ -165,6 +175,8 @@ def run_protocol(
     batch-norm networks always train one by one). ``None`` means: on CUDA only, since on CPU
     the batched convolutions measured 3x slower than a plain loop (20 ConvNets, digits).
     No Trainer is created, so this is safe to call from inside a running Trainer (callbacks).
+    With ``compile`` the sequential path trains and tests through ``torch.compile``'d forwards
+    (on CPU: needs a C++ compiler; compiled once per architecture and batch shape).
     """
     from dcl.evaluation.ensemble import can_ensemble, train_ensemble  # imports this module
 
@@ -172,6 +184,7 @@ def run_protocol(
     if ensemble is None:
         ensemble = torch.device(device).type == "cuda"
     images, labels = syn.images.to(device), syn.labels.to(device)
+    forward = compiled(logits) if compile else None
     results: dict[str, list[float]] = {}
     bar = tqdm(total=len(models) * num_models, desc="evaluating", disable=not progress)
     for name in models:
@@ -183,10 +196,10 @@ def run_protocol(
             train_ensemble(modules, images, labels)
         else:
             for module in modules:
-                module.fit_tensors(images, labels)
+                module.fit_tensors(images, labels, forward)
         results[name] = []
         for module in modules:
-            results[name].append(100.0 * module.test_images(test))
+            results[name].append(100.0 * module.test_images(test, forward=forward))
             bar.update(1)
             bar.set_postfix(model=name, acc=f"{results[name][-1]:.1f}")
     bar.close()

@@ -13,13 +13,14 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from dcl.augmentation import DSA, default_dsa_strategy
+from dcl.calls import cpu_compiler, forwards
 from dcl.data.registry import DatasetInfo
 from dcl.data.synthetic import SyntheticSet
 from dcl.networks import build_network, has_batchnorm
 from dcl.objectives import Metric
 from dcl.seeding import AUGMENT, INIT, INNER, NETWORK, generator, step_seed
 from dcl.synthesis.inner import InnerNetwork
-from dcl.synthesis.matching import cpu_compiler, dc_loss, dm_loss, forwards, set_batchnorm_eval
+from dcl.synthesis.matching import dc_loss, dm_loss, set_batchnorm_eval
 from dcl.synthesis.settings import DEFAULT_LR_IMG, default_loops, validate
 
 

@@ -12,7 +12,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's benchmarks/
 
 from benchmarks import throughput  # noqa: E402
-from dcl.synthesis.matching import cpu_compiler  # noqa: E402
+from dcl.calls import cpu_compiler  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

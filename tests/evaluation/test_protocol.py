@@ -6,6 +6,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from dcl.baselines import select_baseline
 from dcl.data import RealDataModule
 from dcl.evaluation.protocol import EvaluationModule, resolve_augment, run_protocol, summarize
+from tests.compile_support import needs_compiler
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +137,14 @@ def test_module_trains_and_tests_under_a_lightning_trainer(digits, one_per_class
     datamodule = RealDataModule("digits", cache_dir=str(digits_cache), test_batch_size=200)
     (metrics,) = trainer.test(module, datamodule=datamodule, verbose=False)
     assert metrics["test_accuracy"] == pytest.approx(module.test_images(digits[1]), abs=1e-6)
+
+
+@needs_compiler
+def test_compiled_protocol_trains_and_tests_the_same_networks(digits):
+    _, test = digits
+    chosen = select_baseline("random", digits[0], 5, seed=0)
+    settings = {"num_models": 1, "epochs": 5, "augment": "dsa", "seed": 3}
+    eager = run_protocol(chosen, test, ["ConvNet"], progress=False, **settings)
+    fast = run_protocol(chosen, test, ["ConvNet"], progress=False, compile=True, **settings)
+    # Float rounding may flip at most a couple of the 540 test predictions.
+    assert fast["ConvNet"][0] == pytest.approx(eager["ConvNet"][0], abs=2 * 100 / len(test))
