@@ -59,7 +59,8 @@ def continual_section(doc: dict | None) -> list[str]:
         "",
         f"{doc['dataset']}, {len(seen)} steps, {s['ipc']} images per class in memory, "
         f"{s['orders']} class orders, {s['epochs']} epochs per step, DM {s['dm_iterations']} "
-        f"steps with {s['batch_real']} real images per class. Plot: `continual/continual.png`.",
+        f"steps with {s['batch_real']} real images per class, on {s.get('device_name', '?')}. "
+        "Plot: `continual/continual.png`.",
         "",
         "| method | " + " | ".join(f"{n} classes" for n in seen) + " | DM/selection s | train s |",
         "|---|" + "---|" * (len(seen) + 2),
@@ -82,15 +83,19 @@ def nas_section(doc: dict | None) -> list[str]:
         "",
         f"{doc['dataset']}: {len(doc['candidates'])} ConvNet variants, each trained on every "
         f"proxy and on {full['images']} real images (the reference ranking, {full['epochs']} "
-        f"epochs, {full['train_time_s']:.0f} s in all). Plot: `nas/nas.png`.",
+        f"epochs, {full['train_time_s']:.0f} s in all; its best: {full['best']}), on "
+        f"{s.get('device_name', '?')}. Preparing a proxy (DM condensation or random selection) "
+        "is in the last column. Plot: `nas/nas.png`.",
         "",
-        f"| proxy | images | epochs | Spearman ρ | top-{doc['k']} overlap | best | training s |",
-        "|---|---|---|---|---|---|---|",
+        f"| proxy | images | epochs | Spearman ρ | top-{doc['k']} overlap | best | training s "
+        "| preparing s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, p in doc["proxies"].items():
         lines.append(
             f"| {name} | {p['images']} | {p['epochs']} | {p['spearman']:+.3f} "
-            f"| {p['top_k_overlap']:.2f} | {p['best']} | {p['train_time_s']:.0f} |"
+            f"| {p['top_k_overlap']:.2f} | {p['best']} | {p['train_time_s']:.0f} "
+            f"| {p['prepare_time_s'] or 0:.0f} |"
         )
     keys = ["dataset", "data_root", "ipc", "widths", "depths", "acts", "norms", "pools"]
     keys += ["proxy_epochs", "full_epochs", "full_subset", "test_subset", "dm_iterations"]
