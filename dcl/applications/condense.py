@@ -23,7 +23,7 @@ from dcl.data.images import ClassImages
 from dcl.data.synthetic import SyntheticSet
 from dcl.networks import build_network
 from dcl.seeding import AUGMENT, INIT, NETWORK, REAL, generator, step_seed
-from dcl.synthesis.matching import dm_loss
+from dcl.synthesis.matching import default_class_chunk, dm_loss
 
 
 def on_device(images: ClassImages, device: torch.device | str) -> ClassImages:
@@ -127,7 +127,8 @@ def condense_dm(
         if dsa is not None:
             params = dsa.sample(k, generator(step_seed(seed, 0, step, AUGMENT), device))
             augment = lambda r, s, p=params: (dsa.apply(r, p), dsa.apply(s, p))  # noqa: E731
-        loss = dm_loss(net, real, images.view(k, ipc, *images.shape[1:]), augment)
+        syn = images.view(k, ipc, *images.shape[1:])
+        loss = dm_loss(net, real, syn, augment, default_class_chunk(net, device))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"Non-finite DM loss at step {step}; lower lr_img.")
         optimizer.zero_grad()

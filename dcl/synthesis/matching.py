@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from dcl.calls import Forward, embed, logits
+from dcl.networks import has_batchnorm
 from dcl.objectives import Metric, gradient_distance, mean_embedding_distance
 from dcl.synthesis.gradients import class_gradients, class_gradients_loop
 
@@ -20,7 +21,7 @@ def dm_loss(
     real: Tensor,
     syn: Tensor,
     augment: Siamese | None = None,
-    real_chunk: int = 0,
+    class_chunk: int = 0,
     forward: Forward = embed,
 ) -> Tensor:
     """Distribution matching loss summed over classes.
@@ -30,9 +31,10 @@ def dm_loss(
         real: ``(K, n, C, H, W)`` real images per class.
         syn: ``(K, m, C, H, W)`` synthetic images per class (requires grad).
         augment: Siamese augmentation (same transform for a class's real and synthetic images).
-        real_chunk: Classes per real-image forward (0: all at once). The same loss for
-            per-sample normalisation; smaller chunks measured faster on CPU (cache), one big
-            forward is best on GPU. Batch-norm networks need 0 (the published mixed forward).
+        class_chunk: Classes per network forward, real and synthetic (0: all at once). The
+            same loss for per-sample normalisation; smaller chunks measured faster on CPU
+            (activations stay in cache), one big forward is best on GPU. Batch-norm networks
+            need 0 (the published mixed forward).
         forward: Computes embeddings (default ``embed``; a compiled version is the same loss).
 
     Returns:
@@ -40,14 +42,28 @@ def dm_loss(
     """
     if augment is not None:
         real, syn = augment(real, syn)
-    k, n, m = real.shape[0], real.shape[1], syn.shape[1]
-    chunk = real_chunk or k
+    chunk = class_chunk or real.shape[0]
     with torch.no_grad():  # real embeddings are constants of the objective
-        parts = [forward(net, r.flatten(0, 1)) for r in real.split(chunk)]
-        real_emb = _full(torch.cat(parts).view(k, n, -1))  # (K, n, D)
-    # float32 for the distance even under bf16 autocast: it is a difference of means.
-    syn_emb = _full(forward(net, syn.flatten(0, 1)).view(k, m, -1))  # (K, m, D)
+        real_emb = _per_class(forward, net, real, chunk)  # (K, n, D)
+    syn_emb = _per_class(forward, net, syn, chunk)  # (K, m, D)
     return mean_embedding_distance(real_emb, syn_emb).sum()
+
+
+def default_class_chunk(net: nn.Module, device: torch.device) -> int:
+    """DM's classes per forward: 1 on CPU, all (0) on GPU and for batch-norm networks.
+
+    One class at a time measured faster on CPU (activations stay in cache); batch norm needs
+    the published mixed forward.
+    """
+    return 0 if device.type == "cuda" or has_batchnorm(net) else 1
+
+
+def _per_class(forward: Forward, net: nn.Module, x: Tensor, chunk: int) -> Tensor:
+    """``(K, n, C, H, W)`` images -> ``(K, n, D)`` float32 embeddings, ``chunk`` classes a call."""
+    k, n = x.shape[:2]
+    parts = [forward(net, c.flatten(0, 1)) for c in x.split(chunk)]
+    # float32 for the distance even under bf16 autocast: it is a difference of means.
+    return _full(torch.cat(parts).view(k, n, -1))
 
 
 def dc_loss(

@@ -20,7 +20,7 @@ from dcl.networks import build_network, has_batchnorm
 from dcl.objectives import Metric
 from dcl.seeding import AUGMENT, INIT, INNER, NETWORK, generator, step_seed
 from dcl.synthesis.inner import InnerNetwork
-from dcl.synthesis.matching import dc_loss, dm_loss, set_batchnorm_eval
+from dcl.synthesis.matching import dc_loss, default_class_chunk, dm_loss, set_batchnorm_eval
 from dcl.synthesis.settings import DEFAULT_LR_IMG, default_loops, validate
 
 
@@ -48,8 +48,9 @@ class SynthesisModule(L.LightningModule):
         batch_train: Batch size of DC's inner-loop training.
         batched: Compute all classes' gradients in one ``vmap`` (else the per-class loop);
             ``None``: on GPU only (on CPU the loop measured faster).
-        real_chunk: DM: classes per real-image forward (0: all at once); ``None``: one class
-            per forward on CPU (measured faster), all at once on GPU. Batch norm always uses 0.
+        class_chunk: DM: classes per network forward, real and synthetic (0: all at once);
+            ``None``: one class per forward on CPU (measured faster), all at once on GPU.
+            Batch norm always uses 0.
         compile: Run real-image forwards (DM: synthetic too; DC: its inner loop too) through
             ``torch.compile``: the same loss, measured faster on CPU after a one-off compile of
             about half a minute (needs a C++ compiler); DC/DSA matching only in the per-class
@@ -78,7 +79,7 @@ class SynthesisModule(L.LightningModule):
         momentum_net: float = 0.5,
         batch_train: int = 256,
         batched: bool | None = None,
-        real_chunk: int | None = None,
+        class_chunk: int | None = None,
         compile: bool = False,
         multi_gpu: Literal["replicate", "shard_classes"] = "replicate",
         image_log_every_n_steps: int = 100,
@@ -94,8 +95,8 @@ class SynthesisModule(L.LightningModule):
                 "in Python pass RealDataModule(...).info."
             )
         validate(method, ipc, backbone, metric, init, batch_real, multi_gpu)
-        if real_chunk is not None and real_chunk < 0:
-            raise ValueError(f"real_chunk must be >= 0 (0: all classes at once), got {real_chunk}.")
+        if class_chunk is not None and class_chunk < 0:
+            raise ValueError(f"class_chunk must be >= 0 (0: all at once), got {class_chunk}.")
         self.save_hyperparameters(ignore=["image_optimizer", "data_info"])
         self.hparams["data_info"] = dataclasses.asdict(data_info)
         self.info, self.method, self.ipc = data_info, method, ipc
@@ -192,9 +193,8 @@ class SynthesisModule(L.LightningModule):
         classes = self._my_classes()
         net = self._network(step).requires_grad_(False)
         real = self._real(self.hparams.batch_real, classes, step)
-        chunk = self.hparams.real_chunk
-        if chunk is None:
-            chunk = 0 if self.device.type == "cuda" else 1
+        chunk = self.hparams.class_chunk
+        chunk = default_class_chunk(net, self.device) if chunk is None else chunk
         chunk = 0 if has_batchnorm(net) else chunk
         forward = forwards(self.hparams.compile)[0]
         syn = self._syn(classes)

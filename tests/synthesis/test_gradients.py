@@ -87,12 +87,12 @@ def test_dm_loss_applies_the_same_siamese_transform_to_real_and_synthetic():
 
 
 @pytest.mark.parametrize("chunk", [1, 2])
-def test_dm_loss_chunked_real_forward_equals_one_forward(chunk):
+def test_dm_loss_chunked_forwards_equal_one_forward(chunk):
     net, real, _ = make("ConvNet")
     net.requires_grad_(False)
     syn = torch.randn(3, 2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
-    whole = dm_loss(net, real, syn, real_chunk=0)
-    chunked = dm_loss(net, real, syn, real_chunk=chunk)
+    whole = dm_loss(net, real, syn, class_chunk=0)
+    chunked = dm_loss(net, real, syn, class_chunk=chunk)
     torch.testing.assert_close(chunked, whole)
     torch.testing.assert_close(
         torch.autograd.grad(chunked, syn)[0], torch.autograd.grad(whole, syn)[0]
