@@ -206,7 +206,8 @@ def standing(runs: list[dict], speeds: list[dict]) -> list[str]:
             ratios = [r["ratio"] for r in rows]
             worst = max(r["loss_rel_diff"] for r in rows)
             notes.append(
-                f"- Speed on {doc['environment']['device_name']}, {variant}: our step runs at "
+                f"- Speed (`{doc['_file']}`) on {doc['environment']['device_name']}, {variant}: "
+                "our step runs at "
                 f"{min(ratios):.2f}× to {max(ratios):.2f}× the reference's speed (median "
                 f"{statistics.median(ratios):.2f}×) over {len(rows)} settings; first losses agree "
                 f"with the reference's to {worst:.1e} (relative)."

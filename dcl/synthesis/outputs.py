@@ -1,0 +1,63 @@
+"""What a synthesis run hands out: the set with its metadata, its picture, TensorBoard images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from dcl.data.synthetic import SyntheticSet
+
+
+class SyntheticOutputs:
+    """Mixin of ``SynthesisModule``: the current images as a ``SyntheticSet``, saved and logged.
+
+    Expects ``images``, ``labels``, ``info``, ``ipc``, ``method``, ``seed``, ``hparams`` and
+    ``_output_dir`` on the LightningModule it is mixed into.
+    """
+
+    def synthetic_set(self) -> SyntheticSet:
+        """The current images as a ``SyntheticSet`` with full metadata."""
+        config = {k: v for k, v in self.hparams.items() if k != "data_info"}
+        config = {
+            k: v if isinstance(v, int | float | str | bool | None) else str(v)
+            for k, v in config.items()
+        }
+        return SyntheticSet(
+            images=self.images.detach().float().cpu().clone(),
+            labels=self.labels.cpu(),
+            info=self.info,
+            ipc=self.ipc,
+            method=self.method,
+            seed=self.seed,
+            step=self.global_step,
+            backbone=self.hparams.backbone,
+            config=config,
+        )
+
+    def log_images(self) -> None:
+        """Add the de-normalised image grid to TensorBoard (rank 0)."""
+        logger = self.logger
+        if (
+            self.trainer.is_global_zero
+            and logger is not None
+            and hasattr(logger.experiment, "add_image")
+        ):
+            logger.experiment.add_image("synthetic", self.synthetic_set().grid(), self.global_step)
+
+    @property
+    def output_dir(self) -> Path:
+        """Where ``synthetic.pt`` and ``synthetic.png`` are written (the run's log directory)."""
+        if self._output_dir is None:  # trainer.log_dir broadcasts: resolve it on every rank
+            self._output_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        return self._output_dir
+
+    def save_outputs(self) -> Path:
+        """Write ``synthetic.pt`` and ``synthetic.png`` atomically; returns the set's path."""
+        out = self.output_dir
+        syn = self.synthetic_set()
+        if not torch.isfinite(syn.images).all():
+            raise FloatingPointError("Refusing to save non-finite synthetic images.")
+        path = syn.save(out / "synthetic.pt")
+        syn.save_png(out / "synthetic.png")
+        return path
