@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
+
 from lightning.pytorch.cli import LightningCLI
 
 from dcl.data.module import RealDataModule
 from dcl.synthesis.module import SynthesisModule
+
+# A step's checkpoint holds the images after that step's update, which is what resuming needs;
+# Lightning's warning about manual optimisation (with a code example) is noise here.
+warnings.filterwarnings(
+    "ignore", message="Using ModelCheckpoint with manual optimization", category=UserWarning
+)
 
 
 class SynthesisCLI(LightningCLI):
