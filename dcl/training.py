@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dcl.calls import Forward, logits
+
 Augment = Callable[[Tensor], Tensor]
 
 
@@ -21,7 +23,7 @@ def train_epochs(
     generator: torch.Generator,
     augment: Augment | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    forward: Callable[[nn.Module, Tensor], Tensor] | None = None,
+    forward: Forward = logits,
 ) -> float:
     """Train ``net`` for ``epochs`` shuffled passes over ``(images, labels)`` with cross-entropy.
 
@@ -35,7 +37,7 @@ def train_epochs(
         generator: Drives the shuffling (augmentations bring their own generators).
         augment: Optional per-batch augmentation.
         scheduler: Optional learning-rate scheduler stepped once per epoch.
-        forward: ``(net, x) -> logits`` (default ``net(x)``), e.g. a compiled call.
+        forward: ``(net, x) -> logits``, e.g. a compiled call.
 
     Returns:
         Mean loss of the last epoch.
@@ -49,7 +51,7 @@ def train_epochs(
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             x = images[idx] if augment is None else augment(images[idx])
-            loss = F.cross_entropy(net(x) if forward is None else forward(net, x), labels[idx])
+            loss = F.cross_entropy(forward(net, x), labels[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -7,7 +7,7 @@ from dcl.training import train_epochs
 from tests.compile_support import needs_compiler
 
 
-def _train(forward=None, epochs: int = 3) -> tuple[torch.nn.Module, float]:
+def _train(forward=logits, epochs: int = 3) -> tuple[torch.nn.Module, float]:
     data = torch.Generator().manual_seed(0)
     images, labels = torch.randn(20, 1, 8, 8, generator=data), torch.arange(10).repeat(2)
     net = build_network("ConvNet", 1, 10, 8, generator=torch.Generator().manual_seed(1))

@@ -23,7 +23,7 @@ from dcl.data.images import ClassImages
 from dcl.data.synthetic import SyntheticSet
 from dcl.networks import build_network
 from dcl.seeding import AUGMENT, INIT, NETWORK, REAL, generator, step_seed
-from dcl.synthesis.matching import default_class_chunk, dm_loss
+from dcl.synthesis.matching import class_chunk_for, dm_loss
 
 
 def on_device(images: ClassImages, device: torch.device | str) -> ClassImages:
@@ -128,7 +128,7 @@ def condense_dm(
             params = dsa.sample(k, generator(step_seed(seed, 0, step, AUGMENT), device))
             augment = lambda r, s, p=params: (dsa.apply(r, p), dsa.apply(s, p))  # noqa: E731
         syn = images.view(k, ipc, *images.shape[1:])
-        loss = dm_loss(net, real, syn, augment, default_class_chunk(net, device))
+        loss = dm_loss(net, real, syn, augment, class_chunk_for(net, device))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"Non-finite DM loss at step {step}; lower lr_img.")
         optimizer.zero_grad()

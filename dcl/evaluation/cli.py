@@ -280,8 +280,13 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
     test.to(device)
-    protocol = dict(num_models=cfg.num_models, epochs=epochs, augment=augment, seed=cfg.seed)
-    protocol["compile"] = cfg.compile
+    protocol = dict(
+        num_models=cfg.num_models,
+        epochs=epochs,
+        augment=augment,
+        seed=cfg.seed,
+        compile=cfg.compile,
+    )
     print(
         f"Evaluating {syn.method} {syn.info.name}, {syn.ipc} image(s) per class, step {syn.step}: "
         f"{cfg.num_models} model(s) x {epochs} epochs, augment {augment}, on {device}."

@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from tqdm.auto import tqdm
 
 from dcl.augmentation import DSA, dc_augment, default_dsa_strategy
-from dcl.calls import Forward, compiled, logits
+from dcl.calls import Forward, forwards, logits
 from dcl.data.images import ClassImages
 from dcl.data.registry import DatasetInfo
 from dcl.data.synthetic import SyntheticSet
@@ -121,10 +121,10 @@ class EvaluationModule(L.LightningModule):
         self.test_accuracy.update(self(x).argmax(1), y)
         self.log("test_accuracy", self.test_accuracy, on_epoch=True)
 
-    def fit_tensors(self, images: Tensor, labels: Tensor, forward: Forward | None = None) -> float:
+    def fit_tensors(self, images: Tensor, labels: Tensor, forward: Forward = logits) -> float:
         """Train without a Trainer on in-memory ``images``/``labels``; returns the last loss.
 
-        ``forward``: ``(net, x) -> logits`` (default ``net(x)``), e.g. a compiled call.
+        ``forward``: ``(net, x) -> logits``, e.g. a compiled call.
         """
         config = self.configure_optimizers()
         return train_epochs(
@@ -142,7 +142,7 @@ class EvaluationModule(L.LightningModule):
 
     @torch.inference_mode()
     def test_images(
-        self, test: ClassImages, batch_size: int = 2048, forward: Forward | None = None
+        self, test: ClassImages, batch_size: int = 2048, forward: Forward = logits
     ) -> float:
         """Top-1 accuracy (0..1) on every image of ``test`` without a Trainer."""
         self.net.eval()
@@ -150,8 +150,7 @@ class EvaluationModule(L.LightningModule):
         for start in range(0, len(test), batch_size):
             x = self._normalized(test.images[start : start + batch_size].to(self.device))
             y = test.labels[start : start + batch_size].to(self.device)
-            logits = self.net(x) if forward is None else forward(self.net, x)
-            self.test_accuracy.update(logits.argmax(1), y)
+            self.test_accuracy.update(forward(self.net, x).argmax(1), y)
         return float(self.test_accuracy.compute())
 
 
@@ -184,7 +183,7 @@ def run_protocol(
     if ensemble is None:
         ensemble = torch.device(device).type == "cuda"
     images, labels = syn.images.to(device), syn.labels.to(device)
-    forward = compiled(logits) if compile else None
+    forward = forwards(compile)[1]
     results: dict[str, list[float]] = {}
     bar = tqdm(total=len(models) * num_models, desc="evaluating", disable=not progress)
     for name in models:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
+
+from dcl.calls import Forward, logits
 
 
 def class_gradients_loop(
@@ -15,7 +15,7 @@ def class_gradients_loop(
     x: Tensor,
     y: Tensor,
     create_graph: bool,
-    forward: Callable[[nn.Module, Tensor], Tensor] | None = None,
+    forward: Forward = logits,
 ) -> list[Tensor]:
     """Reference: one forward and one ``autograd.grad`` per class.
 
@@ -24,7 +24,7 @@ def class_gradients_loop(
         x: ``(K, n, C, H, W)`` images, class-major.
         y: ``(K, n)`` labels.
         create_graph: Keep the graph so the gradients can be differentiated w.r.t. ``x``.
-        forward: ``(net, x) -> logits`` (default ``net(x)``), e.g. a compiled call.
+        forward: ``(net, x) -> logits``, e.g. a compiled call.
 
     Returns:
         One ``(K, *param_shape)`` tensor per parameter.
@@ -32,7 +32,7 @@ def class_gradients_loop(
     params = [p for p in net.parameters() if p.requires_grad]
     per_class = []
     for xc, yc in zip(x, y, strict=True):
-        loss = F.cross_entropy(net(xc) if forward is None else forward(net, xc), yc)
+        loss = F.cross_entropy(forward(net, xc), yc)
         g = torch.autograd.grad(loss, params, create_graph=create_graph)
         per_class.append(g if create_graph else [t.detach() for t in g])
     return [torch.stack(gs) for gs in zip(*per_class, strict=True)]

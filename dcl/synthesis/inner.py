@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dcl.calls import Forward, logits
 from dcl.training import Augment, train_epochs
 
 
@@ -51,7 +52,7 @@ class InnerNetwork:
         batch_size: int,
         generator: torch.Generator,
         augment: Augment | None,
-        forward: Callable[[nn.Module, Tensor], Tensor] | None = None,
+        forward: Forward = logits,
     ) -> None:
         """The inner loop: ``epochs`` of SGD on the detached set (``forward``: e.g. compiled)."""
         data = (images.detach(), labels, epochs, batch_size, generator, augment)

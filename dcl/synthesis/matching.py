@@ -49,13 +49,17 @@ def dm_loss(
     return mean_embedding_distance(real_emb, syn_emb).sum()
 
 
-def default_class_chunk(net: nn.Module, device: torch.device) -> int:
-    """DM's classes per forward: 1 on CPU, all (0) on GPU and for batch-norm networks.
+def class_chunk_for(net: nn.Module, device: torch.device, requested: int | None = None) -> int:
+    """DM's classes per forward: ``requested``, else 1 on CPU and all (0) on GPU.
 
-    One class at a time measured faster on CPU (activations stay in cache); batch norm needs
-    the published mixed forward.
+    Batch-norm networks always get all classes at once (the published mixed forward). One class
+    at a time measured faster on CPU (activations stay in cache).
     """
-    return 0 if device.type == "cuda" or has_batchnorm(net) else 1
+    if has_batchnorm(net):
+        return 0
+    if requested is not None:
+        return requested
+    return 0 if device.type == "cuda" else 1
 
 
 def _per_class(forward: Forward, net: nn.Module, x: Tensor, chunk: int) -> Tensor:

@@ -19,7 +19,7 @@ from dcl.networks import build_network, has_batchnorm
 from dcl.objectives import Metric
 from dcl.seeding import AUGMENT, INIT, INNER, NETWORK, generator, step_seed
 from dcl.synthesis.inner import InnerNetwork
-from dcl.synthesis.matching import dc_loss, default_class_chunk, dm_loss, set_batchnorm_eval
+from dcl.synthesis.matching import class_chunk_for, dc_loss, dm_loss, set_batchnorm_eval
 from dcl.synthesis.outputs import SyntheticOutputs
 from dcl.synthesis.settings import DEFAULT_LR_IMG, default_loops, validate
 
@@ -193,9 +193,7 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         classes = self._my_classes()
         net = self._network(step).requires_grad_(False)
         real = self._real(self.hparams.batch_real, classes, step)
-        chunk = self.hparams.class_chunk
-        chunk = default_class_chunk(net, self.device) if chunk is None else chunk
-        chunk = 0 if has_batchnorm(net) else chunk
+        chunk = class_chunk_for(net, self.device, self.hparams.class_chunk)
         forward = forwards(self.hparams.compile)[0]
         syn = self._syn(classes)
         return dm_loss(net, real, syn, self._siamese(step, classes), chunk, forward)

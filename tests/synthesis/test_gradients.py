@@ -3,7 +3,7 @@ import torch
 
 from dcl.networks import build_network
 from dcl.synthesis.gradients import class_gradients, class_gradients_loop
-from dcl.synthesis.matching import dc_loss, dm_loss, set_batchnorm_eval
+from dcl.synthesis.matching import class_chunk_for, dc_loss, dm_loss, set_batchnorm_eval
 
 
 def make(name: str, channels: int = 1, size: int = 8, classes: int = 3):
@@ -97,3 +97,12 @@ def test_dm_loss_chunked_forwards_equal_one_forward(chunk):
     torch.testing.assert_close(
         torch.autograd.grad(chunked, syn)[0], torch.autograd.grad(whole, syn)[0]
     )
+
+
+def test_class_chunk_is_requested_else_per_device_and_all_for_batch_norm():
+    plain = build_network("ConvNet", 1, 3, 8)
+    bn = build_network("ConvNetBN", 1, 3, 8)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert class_chunk_for(plain, cpu) == 1 and class_chunk_for(plain, cuda) == 0
+    assert class_chunk_for(plain, cpu, 2) == 2 and class_chunk_for(plain, cuda, 2) == 2
+    assert class_chunk_for(bn, cpu) == 0 and class_chunk_for(bn, cpu, 2) == 0
