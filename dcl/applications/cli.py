@@ -71,7 +71,8 @@ def class_balanced_subset(images: ClassImages, per_class: int, seed: int) -> Cla
 def load_splits(cfg: Namespace, device: torch.device) -> tuple[ClassImages, ClassImages]:
     """Train (on ``device``, reduced by ``--train_per_class``) and test splits of ``--dataset``."""
     train, test = load_real(cfg.dataset, cfg.data_root, cfg.download, cfg.cache_dir)
-    if cfg.train_per_class:
+    if cfg.train_per_class is not None:
+        train.check_per_class(cfg.train_per_class, "training images per class (--train_per_class)")
         train = class_balanced_subset(train, cfg.train_per_class, cfg.seed)
     return train.to(device), test
 

@@ -77,8 +77,7 @@ class ClassImages:
             name = self.info.class_names[c] if c < len(self.info.class_names) else str(c)
             raise ValueError(
                 f"{n} {what} requested, but class {c} ('{name}') of {self.info.name} has only "
-                f"{smallest} images. Ask for at most {smallest} "
-                f"(e.g. --model.batch_real {smallest})."
+                f"{smallest} images. Ask for at most {smallest}."
             )
 
     def sample_indices(

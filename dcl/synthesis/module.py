@@ -128,9 +128,9 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
                 "none was found; install one or leave --model.compile false."
             )
         train = self.trainer.datamodule.train
-        train.check_per_class(self.hparams.batch_real, "real images per class (batch_real)")
+        train.check_per_class(self.hparams.batch_real, "real images per class (--model.batch_real)")
         if self.hparams.init == "real":
-            train.check_per_class(self.ipc, "synthetic images per class (ipc, init real)")
+            train.check_per_class(self.ipc, "synthetic images per class (--model.ipc, init real)")
             g = generator(step_seed(self.seed, 0, 0, INIT), train.device)
             real = train.sample(self.ipc, g)  # (K, ipc, C, H, W)
             self.images.data.copy_(real.flatten(0, 1))

@@ -138,3 +138,12 @@ def test_invalid_settings_are_refused():
         ContinualSettings(ipc=0)
     with pytest.raises(ValueError, match="augment"):
         ContinualSettings(augment="flip")
+
+
+@pytest.mark.parametrize(("value", "message"), [("0", "ask for at least 1"), ("500", "at most")])
+def test_bad_train_per_class_says_what_to_ask_for(digits_cache, capsys, value, message):
+    args = ["--cache_dir", str(digits_cache), "--train_per_class", value, "--output", "unused"]
+    with pytest.raises(SystemExit):
+        continual_main(args)
+    err = capsys.readouterr().err
+    assert "--train_per_class" in err and message in err
