@@ -54,6 +54,7 @@ class Job:
     data_root: str | None = None
     threads: int | None = None
     compile: bool = False
+    channels_last: bool = False
 
 
 def make_data(job: Job) -> RealDataModule:
@@ -124,6 +125,7 @@ def run_ours(job: Job) -> dict[str, Any]:
         init="real",
         batch_real=job.batch_real,
         compile=job.compile,
+        channels_last=job.channels_last,
         image_log_every_n_steps=0,
     )
     timer = StepTimer(job.warmup, device)

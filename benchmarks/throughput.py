@@ -11,6 +11,9 @@ running ``SynthesisModule`` (exactly what ``train_synthetic.py`` runs), and the 
 ``benchmarks/reference.py``. Both start from the same images and draw the same networks, real
 batches and augmentations, so their first losses must agree (``loss_rel_diff``). It also times
 the evaluation protocol (``run_protocol``) for ``--eval-models`` networks x ``--eval-epochs``.
+With ``--rounds R`` the reference and our variants are measured R times in turn and each row
+keeps the round with the median ratio (all R ratios are listed): this VM's speed drifts by tens
+of percent over minutes, which one back-to-back pair cannot tell from a real difference.
 Each measurement runs in its own subprocess (unless ``--no-isolate``), so the CPU peak (max RSS,
 a process-wide high-water mark) belongs to that measurement alone; on GPU the peak is CUDA's
 max allocated memory during the timed steps. Random images of the dataset's shape are used
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,6 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Also time ours with compile=True (torch.compile'd forwards), as its own row.",
     )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="Also time ours with channels_last=True (NHWC tensors), as its own row.",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="Measure the reference and every variant this many times in turn; each row keeps "
+        "the round with the median ratio and lists all ratios (steadier on a shared machine).",
+    )
     p.add_argument("--no-isolate", action="store_true", help="Measure in this process.")
     p.add_argument(
         "--output", default=None, help="JSON file (default results/throughput_<device>.json)."
@@ -68,7 +84,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _row(job: Job, ours: dict, ref: dict, evaluation: dict | None) -> dict[str, Any]:
+def variant_name(job: Job) -> str:
+    """``eager``, ``compiled``, ``channels_last`` or ``compiled+channels_last``."""
+    parts = [
+        name for name, on in (("compiled", job.compile), ("channels_last", job.channels_last)) if on
+    ]
+    return "+".join(parts) or "eager"
+
+
+def _variants(job: Job, args: argparse.Namespace) -> list[Job]:
+    """The eager job, and the compiled and/or channels-last ones asked for."""
+    jobs = [job]
+    if args.compile:
+        jobs.append(dataclasses.replace(job, compile=True))
+    if args.channels_last:
+        jobs.append(dataclasses.replace(job, channels_last=True))
+    return jobs
+
+
+def _row(job: Job, rounds: list[tuple[dict, list[dict]]], i: int, evaluation: dict | None) -> dict:
+    """Variant ``i``'s row: the round whose ratio is the median (low median), all ratios kept."""
+    ratios = [ref["median_ms"] / ours[i]["median_ms"] for ref, ours in rounds]
+    ref, ours = rounds[ratios.index(statistics.median_low(ratios))]
+    ours = ours[i]
     first_ours, first_ref = ours["first_losses"][0], ref["first_losses"][0]
     info = SHAPES[job.shape][0]
     return {
@@ -77,13 +115,14 @@ def _row(job: Job, ours: dict, ref: dict, evaluation: dict | None) -> dict[str, 
         "channels": info.channels,
         "image_size": info.image_size,
         "num_classes": info.num_classes,
-        "variant": "compiled" if job.compile else "eager",
+        "variant": variant_name(job),
         "ipc": job.ipc,
         "batch_real": job.batch_real,
         "backbone": job.backbone,
         "ours": ours,
         "reference": ref,
         "ratio": ref["median_ms"] / ours["median_ms"],
+        "round_ratios": ratios,
         "loss_rel_diff": abs(first_ours - first_ref) / max(abs(first_ref), 1e-12),
         "eval": evaluation,
     }
@@ -95,7 +134,12 @@ def _print(r: dict[str, Any]) -> None:
         f"{r['method']:>4} {r['shape']:>8} {r['variant']:>8} ipc {r['ipc']} batch "
         f"{r['batch_real']}: ours {ours['median_ms']:9.1f} ms  reference {ref['median_ms']:9.1f} "
         f"ms  ratio {r['ratio']:5.2f}  peak {ours['peak_mb']:7.0f} / {ref['peak_mb']:7.0f} MiB "
-        f"({ours['kind']})  loss diff {r['loss_rel_diff']:.1e}",
+        f"({ours['kind']})  loss diff {r['loss_rel_diff']:.1e}"
+        + (
+            f"  rounds {', '.join(f'{x:.2f}' for x in r['round_ratios'])}"
+            if len(r["round_ratios"]) > 1
+            else ""
+        ),
         flush=True,
     )
 
@@ -131,14 +175,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 args.data_root,
                 args.threads,
             )
-            ref = run_job(dataclasses.replace(job, kind="reference"), not args.no_isolate)
             key = (shape, resolve_augment(method, shape))
             if args.eval_models > 0 and key not in evals:
                 evals[key] = run_job(dataclasses.replace(job, kind="eval"), not args.no_isolate)
-            for compiled in [False, True] if args.compile else [False]:
-                variant = dataclasses.replace(job, compile=compiled)
-                ours = run_job(variant, not args.no_isolate)
-                rows.append(_row(variant, ours, ref, evals.get(key)))
+            variants = _variants(job, args)
+            rounds = []  # (reference, ours per variant): taken in turn, so drift hits all alike
+            for _ in range(args.rounds):
+                ref = run_job(dataclasses.replace(job, kind="reference"), not args.no_isolate)
+                rounds.append((ref, [run_job(v, not args.no_isolate) for v in variants]))
+            for i, variant in enumerate(variants):
+                rows.append(_row(variant, rounds, i, evals.get(key)))
                 _print(rows[-1])
     document = {
         "kind": "throughput",

@@ -44,6 +44,24 @@ def compiled(forward: Forward) -> Forward:
     return torch.compile(forward, dynamic=False)
 
 
-def forwards(compile: bool) -> tuple[Forward, Forward]:
-    """``(embed, logits)`` network calls, through ``torch.compile`` when ``compile``."""
-    return (compiled(embed), compiled(logits)) if compile else (embed, logits)
+@functools.cache
+def nhwc(forward: Forward) -> Forward:
+    """``forward`` on channels-last (NHWC) weights and activations: the same numbers.
+
+    The network is converted in place on the way in (a no-op once converted), so fresh networks
+    and DC's trained one need no separate step. Convolutions then pick NHWC kernels, which pay
+    off most on GPUs with tensor cores; the conversion sits outside any compiled region.
+    """
+
+    def call(net: nn.Module, x: Tensor) -> Tensor:
+        with torch.inference_mode(False):  # DM's real side would make the weights inference-only
+            net.to(memory_format=torch.channels_last)
+        return forward(net, x.contiguous(memory_format=torch.channels_last))
+
+    return call
+
+
+def forwards(compile: bool, channels_last: bool = False) -> tuple[Forward, Forward]:
+    """``(embed, logits)`` network calls, through ``torch.compile`` and/or on NHWC tensors."""
+    calls = (compiled(embed), compiled(logits)) if compile else (embed, logits)
+    return (nhwc(calls[0]), nhwc(calls[1])) if channels_last else calls

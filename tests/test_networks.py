@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -150,3 +152,24 @@ def test_has_batchnorm():
     }
     for name in NETWORK_NAMES:
         assert has_batchnorm(build_network(name, 1, 10, 8)) == (name in bn)
+
+
+@pytest.mark.parametrize("name", ["ConvNet", "ConvNetNN", "ConvNetBN", "ConvNetLN", "ConvNetAL"])
+def test_in_place_activations_give_the_out_of_place_values_and_gradients(name):
+    # The reference: the same weights with every activation out of place.
+    net = build_network(name, 1, 4, 8, generator=seeded(0))
+    plain = copy.deepcopy(net)
+    in_place = [m for m in plain.modules() if getattr(m, "inplace", False)]
+    assert in_place, "ReLU and leaky ReLU should work in place"
+    for module in in_place:
+        module.inplace = False
+    x = torch.randn(6, 1, 8, 8, requires_grad=True)
+    y = torch.arange(6) % 4
+    results = []
+    for model in (net, plain):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        g_w = torch.autograd.grad(loss, list(model.parameters()), create_graph=True)
+        # DC's second-order path: the image gradient of a gradient norm.
+        (g_x,) = torch.autograd.grad(sum(g.square().sum() for g in g_w), x)
+        results.append((model.embed(x), g_w, g_x))
+    torch.testing.assert_close(results[0], results[1])

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dcl.calls import compiled, logits
+from dcl.calls import compiled, embed, logits, nhwc
 from dcl.networks import build_network
 from dcl.training import train_epochs
 from tests.compile_support import needs_compiler
@@ -32,4 +32,20 @@ def test_a_compiled_forward_trains_the_same_network():
     fast, fast_loss = _train(compiled(logits))
     assert fast_loss == pytest.approx(loss, rel=1e-5)
     for a, b in zip(eager.parameters(), fast.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_nhwc_forward_converts_the_network_and_gives_the_same_embedding():
+    net = build_network("ConvNet", 3, 10, 16, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(4, 3, 16, 16)
+    expected = embed(net, x)
+    got = nhwc(embed)(net, x)
+    conv = net.features[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    torch.testing.assert_close(got, expected)
+    # Training through it changes nothing but the layout.
+    plain, loss = _train()
+    fast, fast_loss = _train(nhwc(logits))
+    assert fast_loss == pytest.approx(loss, rel=1e-5)
+    for a, b in zip(plain.parameters(), fast.parameters(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

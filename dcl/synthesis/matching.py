@@ -43,7 +43,7 @@ def dm_loss(
     if augment is not None:
         real, syn = augment(real, syn)
     chunk = class_chunk or real.shape[0]
-    with torch.no_grad():  # real embeddings are constants of the objective
+    with torch.inference_mode():  # real embeddings are constants of the objective
         real_emb = _per_class(forward, net, real, chunk)  # (K, n, D)
     syn_emb = _per_class(forward, net, syn, chunk)  # (K, m, D)
     return mean_embedding_distance(real_emb, syn_emb).sum()

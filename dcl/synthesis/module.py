@@ -13,7 +13,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from dcl.augmentation import DSA, default_dsa_strategy
-from dcl.calls import cpu_compiler, forwards
+from dcl.calls import Forward, cpu_compiler, forwards
 from dcl.data.registry import DatasetInfo
 from dcl.networks import build_network, has_batchnorm
 from dcl.objectives import Metric
@@ -55,6 +55,8 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
             ``torch.compile``: the same loss, measured faster on CPU after a one-off compile of
             about half a minute (needs a C++ compiler); DC/DSA matching only in the per-class
             loop (``batched`` false, the CPU default).
+        channels_last: Run the same network calls on channels-last (NHWC) tensors: the same
+            loss in another memory layout (see ``benchmarks/throughput.py`` for its speed).
         multi_gpu: ``replicate`` (every rank samples its own networks and real batches, image
             gradients averaged) or ``shard_classes`` (each rank matches its own classes).
         image_log_every_n_steps: How often the image grid goes to TensorBoard (0: never).
@@ -81,6 +83,7 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         batched: bool | None = None,
         class_chunk: int | None = None,
         compile: bool = False,
+        channels_last: bool = False,
         multi_gpu: Literal["replicate", "shard_classes"] = "replicate",
         image_log_every_n_steps: int = 100,
     ) -> None:
@@ -173,6 +176,9 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
             device=self.device,
         )
 
+    def _forwards(self) -> tuple[Forward, Forward]:
+        return forwards(self.hparams.compile, self.hparams.channels_last)
+
     def _siamese(self, step: int, classes: Tensor):
         if self.dsa is None:
             return None
@@ -194,7 +200,7 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         net = self._network(step).requires_grad_(False)
         real = self._real(self.hparams.batch_real, classes, step)
         chunk = class_chunk_for(net, self.device, self.hparams.class_chunk)
-        forward = forwards(self.hparams.compile)[0]
+        forward = self._forwards()[0]
         syn = self._syn(classes)
         return dm_loss(net, real, syn, self._siamese(step, classes), chunk, forward)
 
@@ -218,14 +224,14 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
             self.hparams.metric,
             self._siamese(step, classes),
             self.device.type == "cuda" if self.hparams.batched is None else self.hparams.batched,
-            forwards(self.hparams.compile)[1],
+            self._forwards()[1],
         )
 
     def _train_inner(self, step: int) -> None:
         """DC's inner loop on the detached set (per-image DSA when the method augments)."""
         g = generator(step_seed(self.seed, self._sampling_rank(), step, INNER), self.device)
         augment = None if self.dsa is None else (lambda x: self.dsa.per_image(x, g))
-        forward = forwards(self.hparams.compile)[1]
+        forward = self._forwards()[1]
         self.inner.train(
             self.images, self.labels, self.inner_loop, self.hparams.batch_train, g, augment, forward
         )
