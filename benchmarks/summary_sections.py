@@ -103,10 +103,41 @@ def nas_section(doc: dict | None) -> list[str]:
     return [*lines, "", f"Command: {_command(s, 'nas.py', keys)}", ""]
 
 
+def precision_section(folder: Path) -> list[str]:
+    """Accuracy of sets synthesised under each trainer precision (``benchmarks.precision``)."""
+    docs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    if not docs:
+        return []
+    lines = [
+        "## Mixed precision",
+        "",
+        "Sets synthesised under each `--trainer.precision`, evaluated in float32 by the same "
+        "protocol; mean over seeds of each seed's mean accuracy, ± its standard error.",
+        "",
+        "| setting | precision | seeds | accuracy % | difference | random real % | wall s "
+        "| device |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for doc in docs:
+        for row in doc["results"]:
+            s = row["runs"][0]["settings"]
+            base = [r["baseline_mean"] for r in row["runs"] if r["baseline_mean"] is not None]
+            lines.append(
+                f"| {s['method'].upper()} {s['dataset']} {s['ipc']} ipc, {s['step']} steps "
+                f"| {row['precision']} | {len(row['runs'])} | {row['mean']:.1f} ± "
+                f"{row['sem']:.1f} | {row['difference']:+.1f} ± {row['difference_se']:.1f} "
+                f"| {sum(base) / len(base) if base else float('nan'):.1f} | {row['seconds']:.0f} "
+                f"| {doc['environment']['device_name']} |"
+            )
+        lines += ["", f"Command: `{doc['command']}`", ""]
+    return lines
+
+
 def extra_sections(folder: Path) -> list[str]:
     """All sections of this module for the results folder ``folder``."""
     return [
         *coreset_section(folder / "baselines"),
         *continual_section(_read(folder / "continual" / "continual.json")),
         *nas_section(_read(folder / "nas" / "nas.json")),
+        *precision_section(folder / "precision"),
     ]

@@ -93,13 +93,10 @@ def variant_name(job: Job) -> str:
 
 
 def _variants(job: Job, args: argparse.Namespace) -> list[Job]:
-    """The eager job, and the compiled and/or channels-last ones asked for."""
-    jobs = [job]
-    if args.compile:
-        jobs.append(dataclasses.replace(job, compile=True))
-    if args.channels_last:
-        jobs.append(dataclasses.replace(job, channels_last=True))
-    return jobs
+    """The eager job, and the compiled and/or channels-last ones asked for (both: also both)."""
+    compiles = [False, True] if args.compile else [False]
+    layouts = [False, True] if args.channels_last else [False]
+    return [dataclasses.replace(job, compile=c, channels_last=n) for n in layouts for c in compiles]
 
 
 def _row(job: Job, rounds: list[tuple[dict, list[dict]]], i: int, evaluation: dict | None) -> dict:

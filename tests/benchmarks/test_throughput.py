@@ -30,8 +30,9 @@ def test_throughput_writes_timings_memory_and_ratio(tmp_path: Path) -> None:
         "--device", "cpu", "--threads", "1", "--no-isolate", "--output", str(out),
         "--channels-last", "--rounds", "2",
     ] + (["--compile"] if cpu_compiler() else [])  # fmt: skip
-    variants = ["eager", "compiled"] if cpu_compiler() else ["eager"]
-    variants.append("channels_last")
+    variants = ["eager", "channels_last"]
+    if cpu_compiler():
+        variants = ["eager", "compiled", "channels_last", "compiled+channels_last"]
     doc = throughput.main(argv)
     assert json.loads(out.read_text()) == doc
     assert doc["kind"] == "throughput"
