@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from benchmarks.common import REPO, environment, resolve_device
 
 
@@ -86,6 +88,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run every precision and seed; print a table, write the JSON and return it."""
     args = build_parser().parse_args(argv)
+    if args.threads:  # so that the environment record names the runs' thread count
+        torch.set_num_threads(args.threads)
     rows = []
     for precision in args.precisions:
         runs = [run_one(args, precision, seed) for seed in args.seeds]

@@ -147,6 +147,13 @@ def _ms(timing: dict) -> str:
     return text
 
 
+def _ratio(row: dict) -> str:
+    """The recorded ratio, and every round's when the benchmark ran several."""
+    rounds = row.get("round_ratios") or []
+    spread = f" (rounds {', '.join(f'{x:.2f}' for x in rounds)})" if len(rounds) > 1 else ""
+    return f"{row['ratio']:.2f}×{spread}"
+
+
 def throughput_table(docs: list[dict]) -> list[str]:
     """One Markdown row per (device, shape, method) throughput measurement."""
     head = (
@@ -165,7 +172,7 @@ def throughput_table(docs: list[dict]) -> list[str]:
                 f"| {env['device_name']} | {r['shape']} | {r['method'].upper()} "
                 f"| {r.get('variant', 'eager')} | {r['ipc']} "
                 f"| {r['batch_real']} | {_ms(o)} | {_ms(ref)} "
-                f"| {r['ratio']:.2f}× | {o['peak_mb']:.0f} ({kind}) | {ref['peak_mb']:.0f} "
+                f"| {_ratio(r)} | {o['peak_mb']:.0f} ({kind}) | {ref['peak_mb']:.0f} "
                 f"| {r['loss_rel_diff']:.1e} | {ev_text} | {env['date'][:10]} |"
             )
     return lines

@@ -103,6 +103,11 @@ def nas_section(doc: dict | None) -> list[str]:
     return [*lines, "", f"Command: {_command(s, 'nas.py', keys)}", ""]
 
 
+def _threads(doc: dict) -> str:
+    threads = doc["settings"].get("threads")
+    return f"{threads} thread(s) per run" if threads else "default threads per run"
+
+
 def precision_section(folder: Path) -> list[str]:
     """Accuracy of sets synthesised under each trainer precision (``benchmarks.precision``)."""
     docs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
@@ -127,7 +132,7 @@ def precision_section(folder: Path) -> list[str]:
                 f"| {row['precision']} | {len(row['runs'])} | {row['mean']:.1f} ± "
                 f"{row['sem']:.1f} | {row['difference']:+.1f} ± {row['difference_se']:.1f} "
                 f"| {sum(base) / len(base) if base else float('nan'):.1f} | {row['seconds']:.0f} "
-                f"| {doc['environment']['device_name']} |"
+                f"| {doc['environment']['device_name']}; {_threads(doc)} |"
             )
         lines += ["", f"Command: `{doc['command']}`", ""]
     return lines
