@@ -7,7 +7,9 @@ import datetime
 import os
 import platform
 import resource
+import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,11 @@ def commit() -> dict[str, Any]:
         return {"commit": head, "dirty": bool(status)}
     except (OSError, subprocess.CalledProcessError):
         return {"commit": "unknown", "dirty": None}
+
+
+def command_line(tool: str, argv: list[str] | None) -> str:
+    """How a benchmark tool was run, as a shell line (``argv`` ``None``: this process's)."""
+    return f"python -m benchmarks.{tool} " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
 def device_name(device: torch.device) -> str:

@@ -30,7 +30,8 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import REPO, environment, resolve_device
+from benchmarks.common import REPO, command_line, environment, resolve_device
+from dcl.evaluation.report import write_json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +63,13 @@ def run_one(args: argparse.Namespace, precision: str, seed: int) -> dict[str, An
             *(f"--{kv}" for kv in args.override),
         ]  # fmt: skip
         start = time.perf_counter()
-        subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True, text=True)
+        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+            raise RuntimeError(
+                f"train_synthetic.py failed for precision {precision!r}, seed {seed} (exit "
+                f"{done.returncode}); check --config, --precisions and --override. It said:\n{tail}"
+            )
         seconds = time.perf_counter() - start
         (path,) = Path(tmp).glob("**/evaluation.json")
         doc = json.loads(path.read_text())
@@ -108,12 +115,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "kind": "precision",
         "environment": environment(resolve_device("auto")),
         "settings": vars(args),
-        "command": "python -m benchmarks.precision " + " ".join(argv or sys.argv[1:]),
+        "command": command_line("precision", argv),
         "results": rows,
     }
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(document, indent=2) + "\n")
+    write_json(document, out)
     print(f"Results: {out}")
     return document
 

@@ -20,9 +20,7 @@ records the steps done.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +28,11 @@ import lightning as L
 import torch
 import yaml
 
-from benchmarks.common import REPO, environment, now, sync
+from benchmarks.common import REPO, command_line, environment, now, sync
 from dcl.baselines import select_baseline
 from dcl.cli import train_main
 from dcl.evaluation import expand_models, resolve_augment, run_protocol, summarize
+from dcl.evaluation.report import write_json
 
 EVALUATION_CALLBACK = "dcl.evaluation.SynthesisEvaluation"
 
@@ -268,11 +267,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             },
             "trainer_max_steps": trainer.max_steps,
         },
-        "command": "python -m benchmarks.reproduce " + shlex.join(argv or sys.argv[1:]),
+        "command": command_line("reproduce", argv),
     }
     out = Path(args.results_dir) / f"{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(document, indent=2) + "\n")
+    write_json(document, out)
     base_text = (
         f", {args.baseline} {baseline['mean']:.2f} +- {baseline['std']:.2f}" if baseline else ""
     )

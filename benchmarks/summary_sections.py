@@ -14,6 +14,11 @@ def _read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _read_all(folder: Path) -> list[dict]:
+    """Every JSON document in ``folder``, by file name (none if it is absent)."""
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
 def _pm(stats: dict) -> str:
     return f"{stats['mean']:.1f} ± {stats['std']:.1f}"
 
@@ -25,7 +30,7 @@ def _command(settings: dict, script: str, keys: list[str]) -> str:
 
 def coreset_section(folder: Path) -> list[str]:
     """One row per ``evaluate.py`` document in ``folder`` (coreset baselines)."""
-    docs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    docs = _read_all(folder)
     if not docs:
         return []
     lines = [
@@ -110,7 +115,7 @@ def _threads(doc: dict) -> str:
 
 def precision_section(folder: Path) -> list[str]:
     """Accuracy of sets synthesised under each trainer precision (``benchmarks.precision``)."""
-    docs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    docs = _read_all(folder)
     if not docs:
         return []
     lines = [

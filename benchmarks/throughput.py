@@ -27,15 +27,23 @@ import argparse
 import dataclasses
 import json
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.common import REPO, SHAPES, environment, resolve_device
+from benchmarks.common import REPO, SHAPES, command_line, environment, resolve_device
 from benchmarks.measure import Job, run_job
 from dcl.evaluation import resolve_augment
+from dcl.evaluation.report import write_json
+
+
+def _at_least_one(text: str) -> int:
+    """An integer option that must be 1 or more."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--rounds",
-        type=int,
+        type=_at_least_one,
         default=1,
         help="Measure the reference and every variant this many times in turn; each row keeps "
         "the round with the median ratio and lists all ratios (steadier on a shared machine).",
@@ -188,12 +196,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "environment": environment(device),
         "settings": {k: v for k, v in vars(args).items() if not k.startswith("worker")},
         "isolated": not args.no_isolate,
-        "command": "python -m benchmarks.throughput " + " ".join(argv or sys.argv[1:]),
+        "command": command_line("throughput", argv),
         "results": rows,
     }
     out = Path(args.output or REPO / "results" / f"throughput_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(document, indent=2) + "\n")
+    write_json(document, out)
     print(f"Results: {out}")
     return document
 

@@ -51,3 +51,11 @@ def test_precision_records_each_seed_and_the_difference(tmp_path: Path, digits_c
     assert [r[1].strip() for r in rows] == ["32-true", "bf16-mixed"]
     assert rows[1][3].strip() == f"{low['mean']:.1f} ± {low['sem']:.1f}"
     assert doc["command"] in text
+
+
+def test_a_failing_run_names_its_precision_and_shows_why(tmp_path: Path):
+    argv = ["--config", "configs/quickstart.yaml", "--precisions", "no-such-precision"]
+    with pytest.raises(RuntimeError, match="precision 'no-such-precision', seed 0") as err:
+        precision.main([*argv, "--seeds", "0", "--output", str(tmp_path / "out.json")])
+    assert "no-such-precision" in str(err.value).split("It said:", 1)[1]
+    assert not (tmp_path / "out.json").exists()

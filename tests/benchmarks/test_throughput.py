@@ -56,3 +56,9 @@ def test_throughput_writes_timings_memory_and_ratio(tmp_path: Path) -> None:
         assert row["eval"]["seconds"] > 0
     assert doc["results"][0]["eval"]["augment"] == "dsa"
     assert doc["results"][-1]["eval"]["augment"] == "none"
+
+
+def test_rounds_below_one_are_rejected_with_the_reason(capsys) -> None:
+    with pytest.raises(SystemExit):
+        throughput.main(["--rounds", "0", "--output", "unused.json"])
+    assert "--rounds: must be 1 or more, got 0" in capsys.readouterr().err
