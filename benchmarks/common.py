@@ -70,6 +70,18 @@ def device_name(device: torch.device) -> str:
     return f"{model} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
 
 
+def cpu_features() -> dict[str, bool]:
+    """Which vector and matrix units the CPU has: they decide kernels, rounding and bf16 speed."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    flags = set(line.split(":", 1)[-1].split())
+    names = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    return {name: name in flags for name in names}
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     """What produced a measurement: device, versions, revision, date and machine load."""
     import lightning
@@ -78,6 +90,8 @@ def environment(device: torch.device) -> dict[str, Any]:
     return {
         "device": str(device),
         "device_name": device_name(device),
+        "cpu_features": cpu_features(),
+        "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch": str(torch.__version__),
         "lightning": lightning.__version__,
         "python": platform.python_version(),

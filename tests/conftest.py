@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,12 +12,27 @@ import torch
 
 from dcl.data import ClassImages, load_real
 
+# Inductor's on-disk cache is not keyed by ATEN_CPU_CAPABILITY: kernels and precompiled headers
+# written by an AVX-512 run fail to compile in a later ATEN_CPU_CAPABILITY=default run ("'at::vec'
+# has not been declared"), which is how .ci/run reruns the numerics tests. One cache per choice.
+os.environ.setdefault(
+    "TORCHINDUCTOR_CACHE_DIR",
+    str(
+        Path(tempfile.gettempdir())
+        / f"dcl-inductor-{torch.backends.cpu.get_cpu_capability().lower()}"
+    ),
+)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def one_thread():
-    """Tiny networks on a shared 2-core machine run far faster on one intra-op thread."""
+    """Tiny networks on a shared 2-core machine run far faster on one intra-op thread.
+
+    ``DCL_TEST_THREADS=2`` runs the suite on two threads instead, to check that no verdict
+    depends on how many threads split a reduction (``.ci/run`` does not set it).
+    """
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("DCL_TEST_THREADS", "1")))
     yield
     torch.set_num_threads(before)
 
@@ -29,3 +47,19 @@ def digits_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def digits(digits_cache: Path) -> tuple[ClassImages, ClassImages]:
     """Train and test splits of scikit-learn's digits (1257 / 540 images, 1x8x8, 10 classes)."""
     return load_real("digits", cache_dir=digits_cache)
+
+
+@pytest.fixture
+def spread(record_property) -> Callable[[float, float], None]:
+    """``spread(measured, bound)``: assert a rounding deviation is within its bound, and record it.
+
+    The measured value lands in the JUnit XML (``record_property``), so
+    ``benchmarks/kernel_matrix.sh`` can tabulate each test's spread under every kernel choice.
+    """
+
+    def check(measured: float, bound: float) -> None:
+        record_property("spread", f"{measured:.3e}")
+        record_property("bound", f"{bound:.3e}")
+        assert measured <= bound, f"deviation {measured:.3e} exceeds its bound {bound:.3e}"
+
+    return check

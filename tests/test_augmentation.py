@@ -15,6 +15,8 @@ from dcl.augmentation import (
     default_dsa_strategy,
 )
 
+pytestmark = pytest.mark.numerics  # Batched augmentations against per-image application in float32.
+
 STRATEGIES = [*DSA_OPS, DSA_STRATEGY_FULL]
 GEOMETRIC = ["crop", "cutout", "flip", "scale", "rotate"]
 

@@ -12,6 +12,8 @@ from dcl.networks import (
     supports_embed,
 )
 
+pytestmark = pytest.mark.numerics  # Batched, in-place and reference network calls in float32.
+
 # (channels, image_size): sklearn digits, MNIST, CIFAR, TinyImageNet
 SIZES = [(1, 8), (1, 28), (3, 32), (3, 64)]
 REQUIRED = [

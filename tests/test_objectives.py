@@ -3,6 +3,8 @@ import torch
 
 from dcl.objectives import gradient_distance, layerwise_cosine_distance, mean_embedding_distance
 
+pytestmark = pytest.mark.numerics  # The objectives against plain loops of the same float32 maths.
+
 SHAPES = [
     (6, 3, 3, 3),
     (6,),

@@ -52,14 +52,18 @@ def test_train_candidate_is_the_protocol_on_the_equivalent_named_network(digits)
     assert accs == [100.0 * named.test_images(test, batch_size=TEST_BATCH)]
 
 
-def test_ensembled_repeats_match_sequential_training(digits):
+@pytest.mark.numerics
+def test_ensembled_repeats_match_sequential_training(digits, spread):
     train, test = digits
     x, y = train.normalize(train.images[::12]), train.labels[::12]
     c = Candidate(8, 2)
     loop = train_candidate(c, x, y, test, 2, augment="dsa", repeats=2, ensemble=False)
     batched = train_candidate(c, x, y, test, 2, augment="dsa", repeats=2, ensemble=True)
     assert len(loop) == 2 and loop[0] != loop[1]  # two seeds, two networks
-    assert batched == pytest.approx(loop, abs=0.5)  # up to float rounding of a prediction
+    # Two float32 SGD steps in another summation order may flip a prediction within rounding of a
+    # tie; allow two of the 540 per network (measured spread: results/rounding_spread.md).
+    flipped = max(abs(a - b) for a, b in zip(batched, loop, strict=True)) * len(test) / 100
+    spread(flipped, 2.0)
 
 
 def test_nas_command_end_to_end(tmp_path, digits_cache):

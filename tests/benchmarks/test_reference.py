@@ -17,6 +17,8 @@ from dcl.augmentation import DSA  # noqa: E402
 from dcl.networks import build_network  # noqa: E402
 from dcl.synthesis.matching import dc_loss, dm_loss, set_batchnorm_eval  # noqa: E402
 
+pytestmark = pytest.mark.numerics  # The library against the reference implementation in float32.
+
 K, N_REAL, IPC = 4, 6, 2
 
 
@@ -90,10 +92,14 @@ def test_dc_loss_matches_library(metric: str, augment: bool, backbone: str) -> N
     torch.testing.assert_close(g_ours, g_ref, rtol=1e-3, atol=1e-5 * float(g_ref.abs().max()))
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("method", ["dm", "dc", "dsa"])
-def test_reference_steps_follow_the_library(method: str) -> None:
+def test_reference_steps_follow_the_library(method: str, spread) -> None:
     """Same seeds: SynthesisModule under a Trainer and the reference take the same steps."""
     job = Job("ours", method, "digits", 1, 4, "ConvNet", "cpu", 2, 1, 0, 0)
     ours, ref = run_ours(job), run_reference(job)
     assert len(ours["first_losses"]) == len(ref["first_losses"]) == 3
-    assert ours["first_losses"] == pytest.approx(ref["first_losses"], rel=1e-4)
+    # Losses of the first three steps: the two implementations sum in different orders, and the
+    # third loss follows two image updates (measured spread: results/rounding_spread.md).
+    pairs = zip(ours["first_losses"], ref["first_losses"], strict=True)
+    spread(max(abs(a - b) / abs(b) for a, b in pairs), 1e-4)

@@ -139,12 +139,16 @@ def test_module_trains_and_tests_under_a_lightning_trainer(digits, one_per_class
     assert metrics["test_accuracy"] == pytest.approx(module.test_images(digits[1]), abs=1e-6)
 
 
+@pytest.mark.numerics
 @needs_compiler
-def test_compiled_protocol_trains_and_tests_the_same_networks(digits):
+def test_compiled_protocol_trains_and_tests_the_same_networks(digits, spread):
     _, test = digits
     chosen = select_baseline("random", digits[0], 5, seed=0)
     settings = {"num_models": 1, "epochs": 5, "augment": "dsa", "seed": 3}
     eager = run_protocol(chosen, test, ["ConvNet"], progress=False, **settings)
     fast = run_protocol(chosen, test, ["ConvNet"], progress=False, compile=True, **settings)
-    # Float rounding may flip at most a couple of the 540 test predictions.
-    assert fast["ConvNet"][0] == pytest.approx(eager["ConvNet"][0], abs=2 * 100 / len(test))
+    # Five float32 SGD steps in another summation order leave the weights equal to about 1e-6, so
+    # only a prediction within 1e-6 of a tie could flip: allow two of the 540 (measured spread per
+    # kernel choice in results/rounding_spread.md), in test predictions.
+    flipped = abs(fast["ConvNet"][0] - eager["ConvNet"][0]) * len(test) / 100
+    spread(flipped, 2.0)

@@ -35,8 +35,9 @@ def test_replicated_ranks_hold_identical_images(tmp_path, digits_cache, method):
     assert not torch.allclose(single.images, rank0)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("method", ["dm", "dc"])
-def test_class_shards_add_up_to_one_process(tmp_path, digits_cache, method):
+def test_class_shards_add_up_to_one_process(tmp_path, digits_cache, method, spread):
     kwargs = {
         "method": method,
         "multi_gpu": "shard_classes",
@@ -64,4 +65,10 @@ def test_class_shards_add_up_to_one_process(tmp_path, digits_cache, method):
         single, _ = synthesize(tmp_path / "single", digits_cache, 3, **kwargs)
     finally:
         torch.set_num_threads(threads)
-    torch.testing.assert_close(rank0, single.images, rtol=1e-5, atol=1e-6)
+    # Two ranks sum the class losses' gradients in another order than one process, and DC's
+    # inner-loop training amplifies that rounding: compare against how far the images moved, as
+    # the fast-call tests do (measured spread per kernel choice: results/rounding_spread.md).
+    start, _ = synthesize(tmp_path / "start", digits_cache, 0, **kwargs)
+    moved = (single.images - start.images).norm()
+    assert moved > 0.1
+    spread(float((rank0 - single.images).norm() / moved), 1e-3)

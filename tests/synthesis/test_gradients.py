@@ -5,6 +5,8 @@ from dcl.networks import build_network
 from dcl.synthesis.gradients import class_gradients, class_gradients_loop
 from dcl.synthesis.matching import class_chunk_for, dc_loss, dm_loss, set_batchnorm_eval
 
+pytestmark = pytest.mark.numerics  # Batched per-class gradients against loops in float32.
+
 
 def make(name: str, channels: int = 1, size: int = 8, classes: int = 3):
     g = torch.Generator().manual_seed(0)

@@ -58,7 +58,9 @@ def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(tmp_path, digit
 # Compiled and channels-last calls reorder float sums: the same images up to rounding. DC's
 # per-row cosines amplify rounding (rows with tiny gradients), so DC and DSA compare one image
 # update, as a vector; DM's loss is smooth enough to compare three steps. (Training through
-# either call, as DC's inner loop does, is compared in tests/test_training.py.)
+# either call, as DC's inner loop does, is compared in tests/test_training.py.) The measured
+# deviation under every kernel choice is in results/rounding_spread.md.
+@pytest.mark.numerics
 @pytest.mark.parametrize(
     ("option", "method", "steps"),
     [
@@ -69,14 +71,16 @@ def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(tmp_path, digit
         ("channels_last", "dc", 1),
     ],
 )
-def test_fast_network_calls_give_the_plain_result(tmp_path, digits_cache, option, method, steps):
+def test_fast_network_calls_give_the_plain_result(
+    tmp_path, digits_cache, option, method, steps, spread
+):
     kwargs = {"method": method, "outer_loop": 2, "inner_loop": 1, "ipc": 2, "batched": False}
     plain, _ = synthesize(tmp_path / "plain", digits_cache, steps, **kwargs)
     fast, _ = synthesize(tmp_path / option, digits_cache, steps, **{option: True}, **kwargs)
     start, _ = synthesize(tmp_path / "start", digits_cache, 0, **kwargs)
     moved = (plain.images - start.images).norm()
     assert moved > 0.1  # the steps did move the images
-    assert (fast.images - plain.images).norm() < 1e-3 * moved
+    spread(float((fast.images - plain.images).norm() / moved), 1e-3)
 
 
 @pytest.mark.parametrize("method", ["dm", "dsa"])
