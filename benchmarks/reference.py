@@ -8,7 +8,9 @@ layer by layer in a Python loop. Real embeddings and gradients are computed with
 then detached. The inner loop of DC trains through a ``DataLoader`` over a ``TensorDataset``
 and reads the loss back to the host every batch.
 
-This module exists only to measure and check the library against that baseline: random draws
+``benchmarks/reference_ops.py`` holds the parts written without ``dcl`` at all (DSA operators, the
+evaluation loop). This module exists to measure and check the library against the release's
+synthesis loop: random draws
 (networks, real indices, augmentation parameters) come from the same seeded generators as
 ``SynthesisModule``'s, so both compute the same loss on the same step.
 """
@@ -25,7 +27,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from dcl.augmentation import DSA, DSAParams, default_dsa_strategy
 from dcl.data import ClassImages
 from dcl.networks import build_network
-from dcl.seeding import AUGMENT, INIT, INNER, NETWORK, REAL, generator, step_seed
+from dcl.seeding import AUGMENT, BN_STATS, INIT, INNER, NETWORK, REAL, generator, step_seed
 from dcl.synthesis.settings import DEFAULT_LR_IMG, default_loops
 
 EPS = 0.000001
@@ -187,9 +189,9 @@ class ReferenceSynthesis:
             self.backbone, i.channels, i.num_classes, i.image_size, generator=g, device=self.device
         )
 
-    def _real(self, n: int, step: int) -> list[Tensor]:
+    def _real(self, n: int, step: int, stream: int = REAL) -> list[Tensor]:
         """Per class, ``get_images(c, n)``: index the float32 copy with this step's draw."""
-        g = torch.Generator(device=self.device).manual_seed(step_seed(self.seed, 0, step, REAL))
+        g = torch.Generator(device=self.device).manual_seed(step_seed(self.seed, 0, step, stream))
         idx = self.train.sample_indices(n, g)
         return [self.images_all[idx[c]] for c in range(self.info.num_classes)]
 
@@ -217,11 +219,16 @@ class ReferenceSynthesis:
             outer = step // self.outer_loop
             if outer != self.outer:
                 self.net, self.outer = self._network(outer), outer
-                self.optimizer_net = torch.optim.SGD(self.net.parameters(), lr=0.01, momentum=0.5)
+                # DC's original code used momentum 0.5; the release since its DSA commit none.
+                momentum = 0.5 if self.method == "dc" else 0.0
+                self.optimizer_net = torch.optim.SGD(
+                    self.net.parameters(), lr=0.01, momentum=momentum
+                )
             net = self.net
             if _has_batchnorm(net):
                 net.train()
-                net(torch.cat(self._real(16, step), dim=0))  # running statistics, then freeze
+                # Running statistics from an independent draw, then frozen.
+                net(torch.cat(self._real(16, step, BN_STATS), dim=0))
                 for module in net.modules():
                     if "BatchNorm" in module._get_name():
                         module.eval()

@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 
 from benchmarks.common import RESULTS
-from benchmarks.summary_sections import extra_sections
+from benchmarks.summary_sections import OLD_PROTOCOL_NOTE, extra_sections, protocol_mark
 
 # REFERENCE.md section 7: published test accuracy (%) of ConvNet, {ipc: (mean, std or None)}.
 _TRIPLE = (1, 10, 50)
@@ -128,14 +128,17 @@ def reproduction_table(runs: list[dict]) -> list[str]:
         base = d.get("baseline") or {}
         date = d.get("environment", {}).get("date", "")[:10]
         lines.append(
-            f"| {d['method'].upper()} | {d['dataset']} ({d.get('data_source', d['dataset'])}) "
+            f"| {d['method'].upper()}{protocol_mark(d)} "
+            f"| {d['dataset']} ({d.get('data_source', d['dataset'])}) "
             f"| {d['ipc']} | {d['steps']} ({d.get('published_steps', '?')}) "
             f"| {d['batch_real']} ({d.get('published_batch_real', '?')}) "
-            f"| {d['num_models']} × {d['epochs']} | {fmt(d['mean'], d['std'])} "
+            f"| {d['num_models']} × {d['epochs'] or 'recipe'} | {fmt(d['mean'], d['std'])} "
             f"| {fmt(base.get('mean'), base.get('std'))} | {fmt(*pub)} | {fmt(*pub_random)} "
             f"| {d['synthesis_seconds']:.0f} | {d['evaluation_seconds']:.0f} | {_device(d)} "
             f"| {date} |"
         )
+    if any(protocol_mark(d) for d in runs):
+        lines += ["", OLD_PROTOCOL_NOTE]
     return lines
 
 

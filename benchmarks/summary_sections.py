@@ -9,6 +9,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+# Documents without per-network recipes predate the release-faithful evaluation (issue 13:
+# E + 1 epochs with a momentum restart, crop_noise for batch-norm networks on DC sets, the
+# set's own DSA strategy, eval_mode S); their rows are marked so they are not mixed up.
+OLD_PROTOCOL = "†"
+OLD_PROTOCOL_NOTE = (
+    f"{OLD_PROTOCOL} Measured before the evaluation followed the release exactly (issue 13): "
+    "E epochs instead of E + 1, no momentum restart at the learning-rate drop."
+)
+
+
+def protocol_mark(settings: dict) -> str:
+    """``†`` for a result measured with the evaluation protocol before issue 13, else empty."""
+    return "" if "recipes" in settings else f" {OLD_PROTOCOL}"
+
 
 def _read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
@@ -46,11 +60,18 @@ def coreset_section(folder: Path) -> list[str]:
         s = doc["settings"]
         epochs = s.get("extractor_epochs") if s.get("method") != "random" else None
         for network, result in doc["results"].items():
-            lines.append(
-                f"| {s['synthetic']} | {network} | {s['num_models']} × {s['resolved_epochs']} "
-                f"| {s['resolved_augment']} | {_pm(result)} | {epochs or '–'} "
-                f"| {s['device_name']} |"
+            recipe = s.get("recipes", {}).get(network)
+            trained, augment = (
+                (recipe["epochs"], recipe["augment"])
+                if recipe
+                else (s["resolved_epochs"], s["resolved_augment"])
             )
+            lines.append(
+                f"| {s['synthetic']}{protocol_mark(s)} | {network} | {s['num_models']} × "
+                f"{trained} | {augment} | {_pm(result)} | {epochs or '–'} | {s['device_name']} |"
+            )
+    if any(protocol_mark(doc["settings"]) for doc in docs):
+        lines += ["", OLD_PROTOCOL_NOTE]
     return [*lines, ""]
 
 

@@ -22,7 +22,7 @@ def train_epochs(
     batch_size: int,
     generator: torch.Generator,
     augment: Augment | None = None,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    epoch_end: Callable[[int], None] | None = None,
     forward: Forward = logits,
 ) -> float:
     """Train ``net`` for ``epochs`` shuffled passes over ``(images, labels)`` with cross-entropy.
@@ -36,7 +36,7 @@ def train_epochs(
         batch_size: Minibatch size.
         generator: Drives the shuffling (augmentations bring their own generators).
         augment: Optional per-batch augmentation.
-        scheduler: Optional learning-rate scheduler stepped once per epoch.
+        epoch_end: Called with the epoch's index after each epoch (e.g. a learning-rate drop).
         forward: ``(net, x) -> logits``, e.g. a compiled call.
 
     Returns:
@@ -45,7 +45,7 @@ def train_epochs(
     net.train()
     images, n = images.detach(), images.shape[0]
     last = 0.0
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = torch.randperm(n, generator=generator, device=generator.device).to(images.device)
         total = torch.zeros((), device=images.device)
         for start in range(0, n, batch_size):
@@ -56,7 +56,7 @@ def train_epochs(
             loss.backward()
             optimizer.step()
             total += loss.detach() * len(idx)
-        if scheduler is not None:
-            scheduler.step()
+        if epoch_end is not None:
+            epoch_end(epoch)
         last = total
     return float(last) / max(n, 1)

@@ -7,21 +7,22 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-import torch
-
-from dcl.data import ClassImages, load_real
-
 # Inductor's on-disk cache is not keyed by ATEN_CPU_CAPABILITY: kernels and precompiled headers
-# written by an AVX-512 run fail to compile in a later ATEN_CPU_CAPABILITY=default run ("'at::vec'
-# has not been declared"), which is how .ci/run reruns the numerics tests. One cache per choice.
-os.environ.setdefault(
-    "TORCHINDUCTOR_CACHE_DIR",
-    str(
-        Path(tempfile.gettempdir())
-        / f"dcl-inductor-{torch.backends.cpu.get_cpu_capability().lower()}"
-    ),
-)
+# written by a native (AVX-512) run fail to compile ("'at::vec' has not been declared") or run
+# wrong (NaN) in a later ATEN_CPU_CAPABILITY=default or avx2 run, which is how .ci/run reruns the
+# numerics tests. A forced capability gets its own kernel cache and no precompiled headers (those
+# always live in the default folder). Set before torch reads its configuration.
+if "ATEN_CPU_CAPABILITY" in os.environ:
+    forced = os.environ["ATEN_CPU_CAPABILITY"].lower()
+    os.environ.setdefault(
+        "TORCHINDUCTOR_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"dcl-inductor-{forced}")
+    )
+    os.environ.setdefault("TORCHINDUCTOR_CPP_CACHE_PRECOMPILE_HEADERS", "0")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from dcl.data import ClassImages, load_real  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")

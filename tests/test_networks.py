@@ -129,7 +129,7 @@ def test_instance_norm_variant():
         "AlexNetBN": "AlexNet",
         "VGG11BN": "VGG11",
         "ResNet18BN": "ResNet18",
-        "ResNet18BN_AP": "ResNet18_AP",
+        "ResNet18BN_AP": "ResNet18",
         "ConvNet": "ConvNet",
         "ConvNetLN": "ConvNetLN",
         "MLP": "MLP",

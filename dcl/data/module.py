@@ -111,18 +111,20 @@ class RealDataModule(L.LightningDataModule):
         classes: Tensor | None = None,
         step: int | None = None,
         rank: int | None = None,
+        stream: int = REAL,
     ) -> Tensor:
         """``(K, n, C, H, W)`` normalised real images, ``n`` distinct ones per class.
 
         With ``step`` the generator is reseeded from (seed, rank, step) first, so a resumed run
         draws exactly what the uninterrupted one would have, on every rank. ``rank`` overrides
-        the process rank (class sharding draws as rank 0 does, so shards add up to one process).
+        the process rank (class sharding draws as rank 0 does, so shards add up to one process);
+        ``stream`` picks an independent draw of the same step (``dcl.seeding``).
         """
         if self.train is None or self.generator is None:
             self.setup()
         if step is not None:
             self.generator.manual_seed(
-                step_seed(self.base_seed, self.rank if rank is None else rank, step, REAL)
+                step_seed(self.base_seed, self.rank if rank is None else rank, step, stream)
             )
         return self.train.sample(n, self.generator, classes)
 

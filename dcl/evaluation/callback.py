@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import lightning as L
 
 from dcl.evaluation.pools import expand_models
-from dcl.evaluation.protocol import run_protocol
+from dcl.evaluation.protocol import recipes, run_protocol
+from dcl.evaluation.recipe import AUGMENTS
 from dcl.evaluation.report import evaluation_document, format_table, summaries, write_json
 
 
@@ -21,9 +23,12 @@ class SynthesisEvaluation(L.Callback):
     Args:
         every_n_steps: Evaluate every this many image updates (0: only at the end).
         num_models: Fresh networks per architecture.
-        epochs: Training epochs per network.
-        models: Pool letter or comma-separated names (default: the synthesis backbone).
-        augment: auto, dsa, dc or none (auto follows the method).
+        epochs: The release's E per network (trains epochs 0..E); ``None``: the published
+            recipe (1000 with augmentation, 300 without).
+        models: Pool letter or comma-separated names (default: ``S``, the synthesis backbone
+            with batch norm swapped for instance norm, as the release evaluates).
+        augment: auto, dsa, dc, crop_noise or none (auto: the release's recipe for the method,
+            dataset and network, with the set's own DSA strategy).
         baseline: Also evaluate this coreset at the same ipc at the end (e.g. ``random``);
             ``None`` for no baseline.
         at_end: Evaluate once training ends.
@@ -34,13 +39,15 @@ class SynthesisEvaluation(L.Callback):
         self,
         every_n_steps: int = 0,
         num_models: int = 3,
-        epochs: int = 300,
+        epochs: int | None = None,
         models: str | None = None,
         augment: str = "auto",
         baseline: str | None = "random",
         at_end: bool = True,
         compile: bool = False,
     ) -> None:
+        if augment not in AUGMENTS:
+            raise ValueError(f"Unknown augment '{augment}'; choose one of {', '.join(AUGMENTS)}.")
         self.every_n_steps, self.num_models, self.epochs = every_n_steps, num_models, epochs
         self.compile = compile
         self.models, self.augment, self.baseline, self.at_end = models, augment, baseline, at_end
@@ -56,18 +63,13 @@ class SynthesisEvaluation(L.Callback):
             models,
             self.num_models,
             self.epochs,
-            augment=self._augment(pl_module),  # the baseline is trained like the set itself
+            augment=self.augment,
+            method=pl_module.method,  # the baseline is trained like the set itself
             seed=pl_module.seed,
             device=pl_module.device,
             progress=progress,
             compile=self.compile,
         )
-
-    def _augment(self, pl_module: L.LightningModule) -> str:
-        # A baseline is trained exactly like the condensed set it is compared with.
-        from dcl.evaluation.protocol import resolve_augment
-
-        return resolve_augment(pl_module.method, pl_module.info.name, self.augment)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         """Periodic evaluation, logged as ``eval/<arch>``."""
@@ -97,10 +99,11 @@ class SynthesisEvaluation(L.Callback):
         out = Path(pl_module.output_dir)
         doc = evaluation_document(results, base, name, self._settings(pl_module))
         write_json(doc, out / "evaluation.json")
+        plan = self._settings(pl_module)["recipes"]
+        how = ", ".join(f"{a}: {r['augment']}, E={r['epochs']}" for a, r in plan.items())
         print(
             f"\n{pl_module.method.upper()} {pl_module.info.name}, {pl_module.ipc} image(s) "
-            f"per class, {trainer.global_step} steps; {self.num_models} models x {self.epochs} "
-            "epochs each:"
+            f"per class, {trainer.global_step} steps; {self.num_models} models each ({how}):"
         )
         print(format_table(results, base, name or "baseline", pl_module.method))
         print(f"Synthetic set: {out / 'synthetic.pt'}\nImage grid:    {out / 'synthetic.png'}")
@@ -118,7 +121,13 @@ class SynthesisEvaluation(L.Callback):
             "num_models": self.num_models,
             "epochs": self.epochs,
             "models": self.models,
-            "augment": self._augment(pl_module),
+            "augment": self.augment,
+            "recipes": self._recipes(pl_module),
             "seed": pl_module.seed,
             "step": pl_module.global_step,
         }
+
+    def _recipes(self, pl_module: L.LightningModule) -> dict[str, dict]:
+        models = expand_models(self.models, pl_module.hparams.backbone)
+        plan = recipes(pl_module.synthetic_set(), models, self.augment, self.epochs)
+        return {name: dataclasses.asdict(r) for name, r in plan.items()}

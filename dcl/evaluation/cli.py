@@ -14,6 +14,7 @@ forgetting, built from the real training set without writing a file (the seed de
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +28,7 @@ from dcl.baselines.specs import SPEC_EXAMPLE, SPEC_FORMAT, is_spec, parse_spec
 from dcl.data import ClassImages, DatasetInfo, SyntheticSet, load_real
 from dcl.data.folders import DatasetNotFoundError
 from dcl.evaluation.pools import POOLS, expand_models
-from dcl.evaluation.protocol import AUGMENTS, resolve_augment, run_protocol
+from dcl.evaluation.protocol import AUGMENTS, recipes, run_protocol
 from dcl.evaluation.report import evaluation_document, format_table, write_json
 
 OPTIONS = (
@@ -57,7 +58,7 @@ def build_parser() -> ArgumentParser:
         type=str | None,
         default=None,
         help=f"Pool letter ({', '.join([*POOLS, 'S', 'SS'])}) or comma-separated network names; "
-        "default: the set's own backbone.",
+        "default S: the set's backbone with batch norm swapped for instance norm.",
     )
     parser.add_argument(
         "--num_models", type=int, default=5, help="Fresh networks per architecture."
@@ -66,8 +67,8 @@ def build_parser() -> ArgumentParser:
         "--epochs",
         type=int | None,
         default=None,
-        help="Training epochs per network; default: the published 1000 with augmentation, "
-        "300 without.",
+        help="The release's E per network (trains epochs 0..E); default: the published 1000 "
+        "with augmentation, 300 without.",
     )
     parser.add_argument(
         "--augment",
@@ -270,8 +271,7 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
         device = resolve_device(cfg.device)
         syn, train, test = _load(cfg, device)
         models = expand_models(cfg.models, syn.backbone)
-        augment = resolve_augment(syn.method, syn.info.name, cfg.augment)
-        epochs = cfg.epochs if cfg.epochs is not None else (300 if augment == "none" else 1000)
+        plan = recipes(syn, models, cfg.augment, cfg.epochs)
         base = None
         if cfg.baseline == syn.method and cfg.seed == syn.seed and is_spec(cfg.synthetic):
             base = syn  # the very same selection: do not build it twice
@@ -282,14 +282,16 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
     test.to(device)
     protocol = dict(
         num_models=cfg.num_models,
-        epochs=epochs,
-        augment=augment,
+        epochs=cfg.epochs,
+        augment=cfg.augment,
         seed=cfg.seed,
         compile=cfg.compile,
+        method=syn.method,  # a baseline trains exactly like the set it is compared with
     )
+    how = "; ".join(f"{m}: augment {r.augment}, E={r.epochs}" for m, r in plan.items())
     print(
         f"Evaluating {syn.method} {syn.info.name}, {syn.ipc} image(s) per class, step {syn.step}: "
-        f"{cfg.num_models} model(s) x {epochs} epochs, augment {augment}, on {device}."
+        f"{cfg.num_models} model(s) each ({how}), on {device}."
     )
     results = run_protocol(syn, test, models, device=device, **protocol)
     base_results = None
@@ -300,8 +302,7 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
     settings = _settings(
         cfg,
         syn,
-        resolved_augment=augment,
-        resolved_epochs=epochs,
+        recipes={m: dataclasses.asdict(r) for m, r in plan.items()},
         architectures=models,
         resolved_device=str(device),
         device_name=device_name(device),

@@ -41,9 +41,8 @@ def train_ensemble(modules: list[EvaluationModule], images: Tensor, labels: Tens
     opt = torch.optim.SGD(
         list(params.values()), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
     )
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, hp.epochs // 2)], gamma=0.1)
     n = images.shape[0]
-    for _ in range(hp.epochs):
+    for epoch in range(hp.epochs + 1):  # the release's epochs 0..E
         orders = [
             torch.randperm(n, generator=m.generator, device=m.generator.device).to(images.device)
             for m in modules
@@ -60,7 +59,7 @@ def train_ensemble(modules: list[EvaluationModule], images: Tensor, labels: Tens
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        sched.step()
+        modules[0].end_of_epoch(epoch, opt)  # the same drop and momentum restart
     with torch.no_grad():
         for i, net in enumerate(nets):
             for name, p in net.named_parameters():

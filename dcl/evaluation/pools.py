@@ -21,15 +21,16 @@ def expand_models(spec: str | list[str] | None, backbone: str = "ConvNet") -> li
     Args:
         spec: A pool letter (M, B, W, D, A, P, N; S = the synthesis backbone with batch norm
             swapped for instance norm; SS = the synthesis backbone itself), a comma-separated
-            list of network names, a list of names, or ``None`` for the backbone itself.
+            list of network names, a list of names, or ``None`` (the default) for ``S``, as the
+            release's default ``eval_mode S``.
         backbone: The network the set was synthesised with.
 
     Returns:
         Network names, in order, without duplicates.
     """
-    if spec is None or spec == "" or spec == "SS":
+    if spec == "SS":
         return [backbone]
-    if spec == "S":
+    if spec is None or spec == "" or spec == "S":
         return [instance_norm_variant(backbone)]
     if isinstance(spec, str) and spec in POOLS:
         return list(POOLS[spec])

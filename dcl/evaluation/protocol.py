@@ -16,44 +16,45 @@ from dcl.calls import Forward, forwards, logits
 from dcl.data.images import ClassImages
 from dcl.data.registry import DatasetInfo
 from dcl.data.synthetic import SyntheticSet
+from dcl.evaluation.recipe import (
+    AUGMENTS,
+    Recipe,
+    drop_learning_rate,
+    lr_drop_epoch,
+    resolve_augment,
+    resolve_recipe,
+    set_dsa_strategy,
+)
 from dcl.networks import build_network
 from dcl.seeding import AUGMENT, NETWORK, generator, step_seed
 from dcl.training import train_epochs
 
-AUGMENTS: tuple[str, ...] = ("auto", "dsa", "dc", "none")
-
-
-def resolve_augment(method: str, dataset: str, augment: str = "auto") -> str:
-    """Training augmentation for a set: ``dsa`` for DSA/DM sets, ``dc`` for DC on MNIST, else none.
-
-    Coreset baselines (random, herding, ...) resolve to ``none``; to train a baseline exactly like
-    the condensed set it is compared with, pass that set's resolved augmentation explicitly.
-    """
-    if augment not in AUGMENTS:
-        raise ValueError(f"Unknown augment '{augment}'; choose one of {', '.join(AUGMENTS)}.")
-    if augment != "auto":
-        return augment
-    if method in ("dsa", "dm"):
-        return "dsa"
-    return "dc" if method == "dc" and dataset == "mnist" else "none"
+__all__ = ["AUGMENTS", "EvaluationModule", "resolve_augment", "run_protocol", "summarize"]
 
 
 class EvaluationModule(L.LightningModule):
     """A freshly initialised network trained on a (synthetic) set and tested on real data.
 
-    Works under a ``Trainer`` (``training_step``/``test_step``) and under the plain, Trainer-free
-    loop of ``run_protocol`` that the CLI and callbacks use, with the same optimiser and steps.
+    Works under a ``Trainer`` (``training_step``/``test_step``; give it ``max_epochs=epochs+1``)
+    and under the plain, Trainer-free loop of ``run_protocol`` that the CLI and callbacks use,
+    with the same optimiser and steps.
+
+    The schedule is the release's ``evaluate_synset``: epochs 0..E (E + 1 passes); after epoch
+    ``E // 2 + 1`` the learning rate drops x0.1 through a fresh SGD, so momentum restarts.
 
     Args:
         network: Network name from ``dcl.networks``.
         info: Dataset facts (shape, classes, normalisation).
-        epochs: Training epochs; the learning rate drops x0.1 once after half of them.
+        epochs: The release's E: trains epochs 0..E.
         lr: SGD learning rate (0.01 published).
         momentum: SGD momentum (0.9 published).
         weight_decay: SGD weight decay (5e-4 published).
         batch_size: Training batch size (256 published).
-        augment: ``dsa`` (per-image DSA), ``dc`` (DC's MNIST augmentation) or ``none``.
+        augment: ``dsa`` (per-image DSA), ``dc`` (DC's MNIST augmentation), ``crop_noise`` (DC's
+            recipe for batch-norm networks) or ``none``.
         seed: Seeds the network's initialisation and the augmentation.
+        dsa_strategy: DSA ops for ``augment="dsa"`` (default: the dataset's published strategy);
+            pass the strategy the set was synthesised with.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class EvaluationModule(L.LightningModule):
         batch_size: int = 256,
         augment: str = "none",
         seed: int = 0,
+        dsa_strategy: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["info"])
@@ -76,6 +78,7 @@ class EvaluationModule(L.LightningModule):
             network, info.channels, info.num_classes, info.image_size, generator=init
         )
         self.generator = generator(step_seed(seed, 0, 0, AUGMENT))
+        self.dsa: DSA | None = None  # set for augment="dsa"
         self.augment = self._augmentation(augment)
         self.test_accuracy = MulticlassAccuracy(info.num_classes, average="micro")
         self.register_buffer("mean", torch.tensor(info.mean).view(1, -1, 1, 1), persistent=False)
@@ -83,12 +86,14 @@ class EvaluationModule(L.LightningModule):
 
     def _augmentation(self, augment: str) -> Callable[[Tensor], Tensor] | None:
         if augment == "dsa":
-            dsa = DSA(default_dsa_strategy(self.info.name))
-            return lambda x: dsa.per_image(x, self.generator)
+            self.dsa = DSA(self.hparams.dsa_strategy or default_dsa_strategy(self.info.name))
+            return lambda x: self.dsa.per_image(x, self.generator)
         if augment == "dc":
             return lambda x: dc_augment(x, self.generator)
+        if augment == "crop_noise":
+            return lambda x: dc_augment(x, self.generator, strategy="crop_noise")
         if augment != "none":
-            raise ValueError(f"Unknown augment '{augment}'; choose dsa, dc or none.")
+            raise ValueError(f"Unknown augment '{augment}'; choose dsa, dc, crop_noise or none.")
         return None
 
     def forward(self, x: Tensor) -> Tensor:
@@ -106,14 +111,21 @@ class EvaluationModule(L.LightningModule):
         self.log("train_loss", loss, prog_bar=True)
         return loss
 
-    def configure_optimizers(self) -> dict:
-        """SGD(lr, momentum, weight decay) with lr x0.1 once after half the epochs."""
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """SGD(lr, momentum, weight decay); the drop happens in ``end_of_epoch``."""
         hp = self.hparams
-        opt = torch.optim.SGD(
+        return torch.optim.SGD(
             self.net.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
         )
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, hp.epochs // 2)], gamma=0.1)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    def end_of_epoch(self, epoch: int, optimizer: torch.optim.Optimizer) -> None:
+        """After epoch ``E // 2 + 1``: learning rate x0.1 and momentum restarted."""
+        if epoch == lr_drop_epoch(self.hparams.epochs):
+            drop_learning_rate(optimizer)
+
+    def on_train_epoch_end(self) -> None:
+        """The release's learning-rate drop under a Trainer."""
+        self.end_of_epoch(self.current_epoch, self.optimizers().optimizer)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         """Accumulate top-1 accuracy."""
@@ -126,17 +138,17 @@ class EvaluationModule(L.LightningModule):
 
         ``forward``: ``(net, x) -> logits``, e.g. a compiled call.
         """
-        config = self.configure_optimizers()
+        optimizer = self.configure_optimizers()
         return train_epochs(
             self.net,
-            config["optimizer"],
+            optimizer,
             images.to(self.device),
             labels.to(self.device),
-            self.hparams.epochs,
+            self.hparams.epochs + 1,
             self.hparams.batch_size,
             self.generator,
             self.augment,
-            config["lr_scheduler"]["scheduler"],
+            lambda epoch: self.end_of_epoch(epoch, optimizer),
             forward,
         )
 
@@ -159,16 +171,20 @@ def run_protocol(
     test: ClassImages,
     models: list[str],
     num_models: int = 3,
-    epochs: int = 300,
+    epochs: int | None = None,
     augment: str = "auto",
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
     ensemble: bool | None = None,
     compile: bool = False,
+    method: str | None = None,
 ) -> dict[str, list[float]]:
     """Train ``num_models`` fresh networks per architecture on ``syn``; test accuracies in %.
 
+    Each architecture trains with the release's recipe (``recipes``): augmentation, DSA
+    strategy and epochs follow the method, dataset and network unless ``augment``/``epochs``
+    override them; ``method`` trains a baseline like the set it is compared with.
     Models differ only by seed (``seed + i``). With ``ensemble`` the networks of one
     architecture train together in one ``vmap``-ed pass (same result as one after the other;
     batch-norm networks always train one by one). ``None`` means: on CUDA only, since on CPU
@@ -179,7 +195,7 @@ def run_protocol(
     """
     from dcl.evaluation.ensemble import can_ensemble, train_ensemble  # imports this module
 
-    mode = resolve_augment(syn.method, syn.info.name, augment)
+    plan = recipes(syn, models, augment, epochs, method)
     if ensemble is None:
         ensemble = torch.device(device).type == "cuda"
     images, labels = syn.images.to(device), syn.labels.to(device)
@@ -187,8 +203,16 @@ def run_protocol(
     results: dict[str, list[float]] = {}
     bar = tqdm(total=len(models) * num_models, desc="evaluating", disable=not progress)
     for name in models:
+        r = plan[name]
         modules = [
-            EvaluationModule(name, syn.info, epochs=epochs, augment=mode, seed=seed + i).to(device)
+            EvaluationModule(
+                name,
+                syn.info,
+                r.epochs,
+                augment=r.augment,
+                seed=seed + i,
+                dsa_strategy=r.dsa_strategy,
+            ).to(device)
             for i in range(num_models)
         ]
         if ensemble and num_models > 1 and can_ensemble(modules[0]):
@@ -203,6 +227,21 @@ def run_protocol(
             bar.set_postfix(model=name, acc=f"{results[name][-1]:.1f}")
     bar.close()
     return results
+
+
+def recipes(
+    syn: SyntheticSet,
+    models: list[str],
+    augment: str = "auto",
+    epochs: int | None = None,
+    method: str | None = None,
+) -> dict[str, Recipe]:
+    """The recipe each architecture trains with on ``syn`` (see ``dcl.evaluation.recipe``)."""
+    strategy = set_dsa_strategy(syn.config, syn.info.name)
+    how = method or syn.method
+    return {
+        name: resolve_recipe(how, syn.info.name, name, augment, epochs, strategy) for name in models
+    }
 
 
 def summarize(accuracies: list[float]) -> dict[str, float | list[float]]:

@@ -21,7 +21,7 @@ class InnerNetwork:
     Args:
         build: Makes the freshly initialised network of an outer iteration.
         lr: Learning rate of the inner-loop SGD.
-        momentum: Momentum of the inner-loop SGD (0.5 published).
+        momentum: Momentum of the inner-loop SGD (0.5 for DC, 0 for DSA as published).
     """
 
     def __init__(self, build: Callable[[int], nn.Module], lr: float, momentum: float) -> None:

@@ -17,11 +17,17 @@ from dcl.calls import Forward, cpu_compiler, forwards
 from dcl.data.registry import DatasetInfo
 from dcl.networks import build_network, has_batchnorm
 from dcl.objectives import Metric
-from dcl.seeding import AUGMENT, INIT, INNER, NETWORK, generator, step_seed
+from dcl.seeding import AUGMENT, BN_STATS, INIT, INNER, NETWORK, REAL, generator, step_seed
 from dcl.synthesis.inner import InnerNetwork
 from dcl.synthesis.matching import class_chunk_for, dc_loss, dm_loss, set_batchnorm_eval
 from dcl.synthesis.outputs import SyntheticOutputs
-from dcl.synthesis.settings import DEFAULT_LR_IMG, default_loops, validate
+from dcl.synthesis.settings import (
+    DEFAULT_INIT,
+    DEFAULT_LR_IMG,
+    DEFAULT_MOMENTUM_NET,
+    default_loops,
+    validate,
+)
 
 
 class SynthesisModule(SyntheticOutputs, L.LightningModule):
@@ -33,7 +39,8 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
             (gradient matching with differentiable siamese augmentation).
         ipc: Images per class.
         backbone: Network name from ``dcl.networks`` (ConvNet is the published default).
-        init: ``real`` (random real images per class) or ``noise`` (standard normal).
+        init: ``real`` (random real images per class) or ``noise`` (standard normal); default
+            as published: noise for DC, real for DSA and DM.
         batch_real: Real images sampled per class for each matching step.
         lr_img: Image learning rate (default: 1.0 for DM, 0.1 for DC/DSA).
         momentum_img: Momentum of the default SGD image optimiser.
@@ -44,7 +51,8 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         outer_loop: DC/DSA matching steps per fresh network (default: published table).
         inner_loop: DC/DSA network training epochs between matching steps (default: table).
         lr_net: Learning rate of DC's inner-loop network training.
-        momentum_net: Momentum of DC's inner-loop SGD (0.5 as published).
+        momentum_net: Momentum of DC's inner-loop SGD; default as published: 0.5 for DC (the
+            original code), 0 for DSA (the release since its DSA commit).
         batch_train: Batch size of DC's inner-loop training.
         batched: Compute all classes' gradients in one ``vmap`` (else the per-class loop);
             ``None``: on GPU only (on CPU the loop measured faster).
@@ -68,7 +76,7 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         method: Literal["dm", "dc", "dsa"] = "dm",
         ipc: int = 1,
         backbone: str = "ConvNet",
-        init: Literal["real", "noise"] = "real",
+        init: Literal["real", "noise"] | None = None,
         batch_real: int = 256,
         lr_img: float | None = None,
         momentum_img: float = 0.5,
@@ -78,7 +86,7 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         outer_loop: int | None = None,
         inner_loop: int | None = None,
         lr_net: float = 0.01,
-        momentum_net: float = 0.5,
+        momentum_net: float | None = None,
         batch_train: int = 256,
         batched: bool | None = None,
         class_chunk: int | None = None,
@@ -97,6 +105,11 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
                 "SynthesisModule needs data_info (the CLI links it from --data); "
                 "in Python pass RealDataModule(...).info."
             )
+        # Resolved before save_hyperparameters, so checkpoints and sets record what ran.
+        init = init or DEFAULT_INIT.get(method, "real")
+        momentum_net = (
+            DEFAULT_MOMENTUM_NET.get(method, 0.0) if momentum_net is None else momentum_net
+        )
         validate(method, ipc, backbone, metric, init, batch_real, multi_gpu)
         if class_chunk is not None and class_chunk < 0:
             raise ValueError(f"class_chunk must be >= 0 (0: all at once), got {class_chunk}.")
@@ -190,9 +203,9 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         i = self.info
         return self.images.view(i.num_classes, self.ipc, *self.images.shape[1:])[classes]
 
-    def _real(self, n: int, classes: Tensor, step: int) -> Tensor:
+    def _real(self, n: int, classes: Tensor, step: int, stream: int = REAL) -> Tensor:
         dm = self.trainer.datamodule
-        return dm.real_batch(n, classes, step=step, rank=self._sampling_rank())
+        return dm.real_batch(n, classes, step=step, rank=self._sampling_rank(), stream=stream)
 
     def dm_step_loss(self, step: int) -> Tensor:
         """DM: a fresh frozen network, real and synthetic embeddings of all classes at once."""
@@ -213,7 +226,7 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
             everyone = torch.arange(self.info.num_classes, device=self.device)
             net.train()
             with torch.no_grad():
-                net(self._real(16, everyone, step).flatten(0, 1))
+                net(self._real(16, everyone, step, BN_STATS).flatten(0, 1))
             set_batchnorm_eval(net)
         real = self._real(self.hparams.batch_real, classes, step)
         return dc_loss(

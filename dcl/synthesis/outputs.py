@@ -12,8 +12,8 @@ from dcl.data.synthetic import SyntheticSet
 class SyntheticOutputs:
     """Mixin of ``SynthesisModule``: the current images as a ``SyntheticSet``, saved and logged.
 
-    Expects ``images``, ``labels``, ``info``, ``ipc``, ``method``, ``seed``, ``hparams`` and
-    ``_output_dir`` on the LightningModule it is mixed into.
+    Expects ``images``, ``labels``, ``info``, ``ipc``, ``method``, ``seed``, ``hparams``, ``dsa``
+    and ``_output_dir`` on the LightningModule it is mixed into.
     """
 
     def synthetic_set(self) -> SyntheticSet:
@@ -23,6 +23,8 @@ class SyntheticOutputs:
             k: v if isinstance(v, int | float | str | bool | None) else str(v)
             for k, v in config.items()
         }
+        # What ran, not "auto": evaluation augments with the strategy synthesis used.
+        config["dsa_strategy"] = "_".join(self.dsa.ops) if self.dsa is not None else "none"
         return SyntheticSet(
             images=self.images.detach().float().cpu().clone(),
             labels=self.labels.cpu(),

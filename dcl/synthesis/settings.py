@@ -8,6 +8,10 @@ from dcl.objectives import METRICS
 METHODS: tuple[str, ...] = ("dm", "dc", "dsa")
 # Image learning rates of the papers (DM: 10 for 100+ ipc on CIFAR-10; set lr_img for that).
 DEFAULT_LR_IMG = {"dm": 1.0, "dc": 0.1, "dsa": 0.1}
+# DC's numbers came from the original code (noise init, inner SGD momentum 0.5); DSA's from the
+# release after its DSA commit (real init, plain inner SGD); DM starts from real images.
+DEFAULT_INIT = {"dm": "real", "dc": "noise", "dsa": "real"}
+DEFAULT_MOMENTUM_NET = {"dm": 0.0, "dc": 0.5, "dsa": 0.0}
 # (outer_loop, inner_loop) per images per class, DC/DSA papers.
 PUBLISHED_LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
 

@@ -36,6 +36,7 @@ def _reproduction(**changes) -> dict:
         "evaluation_seconds": 120.0,
         "environment": {"device": "cpu", "device_name": "Test CPU", "date": "2026-11-24T00:00"},
         "command": "python -m benchmarks.reproduce dm cifar10 10 --steps 300",
+        "recipes": {"ConvNet": {"augment": "dsa", "epochs": 300, "dsa_strategy": "color"}},
     }
     doc.update(changes)
     return doc
@@ -78,6 +79,18 @@ def test_summary_puts_published_numbers_beside_ours(tmp_path: Path) -> None:
     assert "steps 300/20000" in text
     speed = next(line for line in text.splitlines() if line.startswith("| Test CPU | mnist"))
     assert "| 100.0 (CPU time 180) | 250.0 (CPU time 400) | 2.50× | 900 (max RSS) | 1200 |" in speed
+    assert "†" not in text  # every row was measured with the release's protocol
+
+
+def test_rows_measured_before_the_release_protocol_are_marked(tmp_path: Path) -> None:
+    old = _reproduction()
+    del old["recipes"]  # written before issue 13: no per-network recipes
+    (tmp_path / "dm_cifar10_ipc10_cpu.json").write_text(json.dumps(old))
+    (tmp_path / "dm_mnist_ipc1_cpu.json").write_text(json.dumps(_reproduction(dataset="mnist")))
+    text = summary.main(["--results", str(tmp_path)]).read_text()
+    assert any(line.startswith("| DM † | cifar10") for line in text.splitlines())
+    assert any(line.startswith("| DM | mnist") for line in text.splitlines())
+    assert "† Measured before the evaluation followed the release exactly" in text
 
 
 def test_published_table_is_reference_section_7() -> None:

@@ -60,8 +60,10 @@ def test_saved_set_with_baseline_writes_the_documented_json(saved_set, fast, tmp
     settings = doc["settings"]
     assert set(settings) >= OPTIONS
     assert settings["synthetic"] == str(saved_set) and settings["num_models"] == 2
-    assert settings["augment"] == "auto" and settings["resolved_augment"] == "none"
-    assert settings["resolved_epochs"] == 2 and settings["architectures"] == ["ConvNet"]
+    assert settings["augment"] == "auto" and settings["architectures"] == ["ConvNet"]
+    assert settings["recipes"] == {
+        "ConvNet": {"augment": "none", "epochs": 2, "dsa_strategy": None}
+    }
     assert (settings["method"], settings["dataset"], settings["ipc"]) == ("random", "digits", 1)
     assert settings["step"] == 0 and settings["device_name"]
 
@@ -85,17 +87,18 @@ def test_baseline_gets_the_sets_augmentation_and_models(digits, fast, tmp_path, 
     assert [c[0] for c in calls] == ["dm", "random"]
     assert calls[0][1] == calls[1][1] == ["ConvNet"]
     assert calls[0][2] == calls[1][2]
-    assert calls[0][2]["augment"] == "dsa" and calls[0][2]["seed"] == 0
-    assert doc["settings"]["resolved_augment"] == "dsa" and doc["settings"]["step"] == 7
+    assert calls[0][2]["method"] == "dm" and calls[0][2]["seed"] == 0  # both trained like DM
+    assert doc["settings"]["recipes"]["ConvNet"]["augment"] == "dsa"
+    assert doc["settings"]["step"] == 7
 
 
 def test_default_epochs_follow_the_published_protocol(saved_set, digits_cache, monkeypatch):
     seen = []
     monkeypatch.setattr(cli, "run_protocol", lambda *a, **k: seen.append(k) or {"MLP": [1.0]})
     base = ["--synthetic", str(saved_set), "--models", "MLP", "--cache_dir", str(digits_cache)]
-    main(base)
-    main([*base, "--augment", "dsa"])
-    assert [k["epochs"] for k in seen] == [300, 1000]
+    docs = [main(base), main([*base, "--augment", "dsa"])]
+    assert [d["settings"]["recipes"]["MLP"]["epochs"] for d in docs] == [300, 1000]
+    assert [k["epochs"] for k in seen] == [None, None]  # run_protocol resolves the same recipe
     assert seen[0]["num_models"] == 5
 
 

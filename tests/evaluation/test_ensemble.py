@@ -36,7 +36,7 @@ def largest_difference(a: list[EvaluationModule], b: list[EvaluationModule]) -> 
         for x, y in zip(a, b, strict=True)
         for p, q in zip(x.net.parameters(), y.net.parameters(), strict=True)
     ]
-    return max(float((p - q).abs().max()) for p, q in pairs)
+    return max(float((p - q).detach().abs().max()) for p, q in pairs)
 
 
 @pytest.mark.numerics

@@ -30,7 +30,7 @@ def test_every_pool_is_covered():
         ("ConvNetBN", "ConvNet"),
         ("ConvNet", "ConvNet"),
         ("VGG11BN", "VGG11"),
-        ("ResNet18BN_AP", "ResNet18_AP"),
+        ("ResNet18BN_AP", "ResNet18"),
     ],
 )
 def test_s_swaps_batchnorm_for_instance_norm_and_ss_is_the_backbone(backbone, s):
@@ -39,8 +39,12 @@ def test_s_swaps_batchnorm_for_instance_norm_and_ss_is_the_backbone(backbone, s)
 
 
 @pytest.mark.parametrize("spec", [None, ""])
-def test_default_is_the_backbone(spec):
-    assert expand_models(spec, "AlexNetBN") == ["AlexNetBN"]
+def test_default_is_the_release_eval_mode_s(spec):
+    # eval_mode S: a batch-norm backbone is evaluated on its instance-norm network.
+    assert expand_models(spec, "AlexNetBN") == ["AlexNet"]
+    assert expand_models(spec, "ResNet18BN_AP") == ["ResNet18"]
+    assert expand_models(spec, "ConvNetBN") == ["ConvNet"]
+    assert expand_models(spec, "ConvNetLN") == ["ConvNetLN"]
 
 
 def test_comma_lists_keep_order_strip_spaces_and_drop_duplicates():

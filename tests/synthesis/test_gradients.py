@@ -1,11 +1,12 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
-from dcl.networks import build_network
-from dcl.synthesis.gradients import class_gradients, class_gradients_loop
+from dcl.networks import NETWORK_NAMES, build_network
+from dcl.synthesis.gradients import _layer_norm, class_gradients, class_gradients_loop
 from dcl.synthesis.matching import class_chunk_for, dc_loss, dm_loss, set_batchnorm_eval
 
-pytestmark = pytest.mark.numerics  # Batched per-class gradients against loops in float32.
+pytestmark = pytest.mark.numerics  # Batched per-class gradients against loops in float64.
 
 
 def make(name: str, channels: int = 1, size: int = 8, classes: int = 3):
@@ -45,6 +46,64 @@ def test_dc_loss_batched_equals_loop_in_value_and_image_gradient(name, metric):
     torch.testing.assert_close(g_batched, g_loop)
     assert g_batched.abs().sum() > 0  # gradients reach the synthetic images
     assert all(p.grad is None for p in net.parameters())  # network weights untouched
+
+
+# Smallest side at which a network's image gradient is not identically zero (default 8): an
+# instance norm over a 1x1 map outputs its bias whatever the input, so at 8x8 ConvNetD4, VGG11 and
+# the instance-norm ResNets pass nothing back to the images and a comparison would prove nothing.
+_SIDE = {"ConvNetD4": 16, "VGG11": 28, "ResNet18": 9, "ResNet18_AP": 16}
+
+
+@pytest.mark.parametrize("name", NETWORK_NAMES)
+def test_dc_loss_image_gradient_batched_equals_the_loop_for_every_network(name, spread):
+    """In float64, ``batched=True`` (vmap, the GPU default) gives the loop's loss and image grad.
+
+    Every network of the factory, so a new layer whose vmap double backward is wrong (as layer
+    norm's affine weight was, issue 13) fails here.
+    """
+    side, k = _SIDE.get(name, 8), 2
+    g = torch.Generator().manual_seed(0)
+    net = build_network(name, 1, k, side, generator=g).double()
+    set_batchnorm_eval(net)
+    real = torch.randn(k, 1, 1, side, side, generator=g, dtype=torch.float64)
+    syn = torch.randn(k, 2, 1, side, side, generator=g, dtype=torch.float64, requires_grad=True)
+    classes = torch.arange(k)
+    batched = dc_loss(net, real, syn, classes, batched=True)
+    loop = dc_loss(net, real, syn, classes, batched=False)
+    torch.testing.assert_close(batched, loop, rtol=1e-10, atol=0)
+    (g_batched,) = torch.autograd.grad(batched, syn)
+    (g_loop,) = torch.autograd.grad(loop, syn)
+    assert g_loop.abs().max() > 1e-6, f"no image gradient at side {side}: give {name} a larger one"
+    spread(((g_batched - g_loop).norm() / g_loop.norm()).item(), 1e-7)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_layer_norm_image_gradient_is_the_finite_difference(batched):
+    """ConvNetLN's image gradient (either path) is the loss's central difference."""
+    net, real, _ = make("ConvNetLN")
+    g = torch.Generator().manual_seed(1)
+    syn = torch.randn(3, 2, 1, 8, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(syn.shape, generator=g, dtype=torch.float64)
+    classes = torch.arange(3)
+    (grad,) = torch.autograd.grad(dc_loss(net, real, syn, classes, batched=batched), syn)
+    eps = 1e-6
+    ahead = dc_loss(net, real, syn.detach() + eps * v, classes, batched=False)
+    behind = dc_loss(net, real, syn.detach() - eps * v, classes, batched=False)
+    torch.testing.assert_close((grad * v).sum(), (ahead - behind) / (2 * eps), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_split_affine_layer_norm_keeps_the_value_and_dtype_of_layer_norm(dtype, autocast):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 3, 4, 4, generator=g).to(dtype)
+    affine = torch.float64 if dtype == torch.float64 else torch.float32  # float32 under bfloat16
+    w, b = torch.randn(2, 3, 4, 4, generator=g, dtype=affine)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        ours, ref = _layer_norm(x, (3, 4, 4), w, b), F.layer_norm(x, (3, 4, 4), w, b)
+    assert ours.dtype == ref.dtype
+    tol = {torch.float64: 1e-14, torch.float32: 1e-6, torch.bfloat16: 2e-2}[dtype]
+    torch.testing.assert_close(ours, ref, rtol=tol, atol=tol * 4)
 
 
 def test_dc_loss_is_sum_of_single_class_losses():

@@ -5,7 +5,7 @@ from dcl.data.module import RealDataModule
 from dcl.data.synthetic import SyntheticSet
 from dcl.synthesis.module import SynthesisModule
 from dcl.synthesis.settings import default_loops
-from tests.compile_support import needs_compiler
+from tests.compile_support import COMPILER_MARKS
 from tests.synthesis.helpers import synthesize
 
 
@@ -64,8 +64,8 @@ def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(tmp_path, digit
 @pytest.mark.parametrize(
     ("option", "method", "steps"),
     [
-        pytest.param("compile", "dm", 3, marks=needs_compiler),
-        pytest.param("compile", "dsa", 1, marks=needs_compiler),
+        pytest.param("compile", "dm", 3, marks=COMPILER_MARKS),
+        pytest.param("compile", "dsa", 1, marks=COMPILER_MARKS),
         ("channels_last", "dm", 3),
         ("channels_last", "dsa", 1),
         ("channels_last", "dc", 1),
@@ -155,3 +155,41 @@ def test_non_finite_loss_stops_and_keeps_the_saved_set(tmp_path, digits_cache):
         synthesize(tmp_path, digits_cache, 2, lr_img=float("inf"))
     again = SyntheticSet.load(tmp_path / "synthetic.pt")
     assert torch.equal(saved.images, again.images)
+
+
+@pytest.mark.parametrize(
+    ("method", "init", "momentum_net"),
+    [("dc", "noise", 0.5), ("dsa", "real", 0.0), ("dm", "real", 0.0)],
+)
+def test_defaults_without_a_config_are_the_published_ones(digits_cache, method, init, momentum_net):
+    # DC's numbers: noise init, inner SGD momentum 0.5 (original code); DSA's: real init, plain
+    # inner SGD (the release since its DSA commit). Recorded resolved, so sets say what ran.
+    info = RealDataModule("digits", cache_dir=str(digits_cache)).info
+    model = SynthesisModule(info, method=method)
+    assert (model.hparams.init, model.hparams.momentum_net) == (init, momentum_net)
+    assert model.inner.momentum == momentum_net
+    net = model.inner.get(0)
+    assert model.inner.optimizer.param_groups[0]["momentum"] == momentum_net and net is not None
+    chosen = SynthesisModule(info, method=method, init="real", momentum_net=0.9)
+    assert (chosen.hparams.init, chosen.inner.momentum) == ("real", 0.9)
+
+
+def test_batchnorm_statistics_images_are_drawn_apart_from_the_matching_batch(
+    tmp_path, digits_cache, monkeypatch
+):
+    from dcl.seeding import BN_STATS, REAL
+
+    draws = []
+    original = RealDataModule.real_batch
+
+    def spy(self, n, classes=None, step=None, rank=None, stream=REAL):
+        out = original(self, n, classes, step=step, rank=rank, stream=stream)
+        draws.append((n, stream, out))
+        return out
+
+    monkeypatch.setattr(RealDataModule, "real_batch", spy)
+    synthesize(tmp_path, digits_cache, 1, method="dc", backbone="ConvNetBN", batch_real=32)
+    (n_stats, stats_stream, stats), (n_match, match_stream, match) = draws
+    assert (n_stats, stats_stream, n_match, match_stream) == (16, BN_STATS, 32, REAL)
+    # Same step and seed, yet not the matching batch's first 16 images of each class.
+    assert not torch.equal(stats, match[:, :16])

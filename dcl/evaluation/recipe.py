@@ -1,0 +1,104 @@
+"""How the release trains an evaluation network on a set: augmentation, strategy, epochs, schedule.
+
+REFERENCE section 6, checked against the authors' ``evaluate_synset``, ``get_daparam`` and
+``main.py``: the recipe depends on the method that made the set, the dataset and the evaluation
+network, so every published number is measured the way it was measured there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from dcl.augmentation import default_dsa_strategy
+
+AUGMENTS: tuple[str, ...] = ("auto", "dsa", "dc", "crop_noise", "none")
+# Epochs of the release: 1000 whenever the network trains with augmentation, else 300.
+EPOCHS_AUGMENTED, EPOCHS_PLAIN = 1000, 300
+LR_DROP = 0.1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What one evaluation network trains with.
+
+    Attributes:
+        augment: ``dsa`` (per-image DSA), ``dc`` (DC's MNIST crop/scale/rotate), ``crop_noise``
+            (DC's recipe for batch-norm networks) or ``none``.
+        epochs: The release's ``epoch_eval_train`` E: training runs epochs 0..E (E + 1 passes).
+        dsa_strategy: DSA ops joined by ``_`` when ``augment`` is ``dsa``, else ``None``.
+    """
+
+    augment: str
+    epochs: int
+    dsa_strategy: str | None = None
+
+
+def resolve_augment(
+    method: str, dataset: str, augment: str = "auto", network: str = "ConvNet"
+) -> str:
+    """Training augmentation of ``network`` on a set made by ``method`` from ``dataset``.
+
+    ``auto``: DSA for DSA and DM sets; for DC sets ``crop_noise`` on batch-norm networks (any
+    dataset; the release names ConvNetBN, the only batch-norm network of its pools), DC's
+    augmentation on MNIST, otherwise none. Coreset baselines resolve to ``none``: to train a
+    baseline like the condensed set it is compared with, pass that set's method.
+    """
+    if augment not in AUGMENTS:
+        raise ValueError(f"Unknown augment '{augment}'; choose one of {', '.join(AUGMENTS)}.")
+    if augment != "auto":
+        return augment
+    if method in ("dsa", "dm"):
+        return "dsa"
+    if method != "dc":
+        return "none"
+    if "BN" in network:
+        return "crop_noise"
+    return "dc" if dataset.lower() == "mnist" else "none"
+
+
+def set_dsa_strategy(config: dict, dataset: str) -> str:
+    """The DSA strategy a set was synthesised with (its ``config``), ``auto`` resolved.
+
+    Evaluation augments with the very strategy synthesis used (one ``args.dsa_strategy`` in the
+    release), so the augmentation ablation keeps its meaning. A set without one (a coreset, an
+    older file, DC) gets the dataset's published strategy.
+    """
+    strategy = config.get("dsa_strategy")
+    if strategy in (None, "auto"):
+        return default_dsa_strategy(dataset)
+    return str(strategy)
+
+
+def resolve_recipe(
+    method: str,
+    dataset: str,
+    network: str,
+    augment: str = "auto",
+    epochs: int | None = None,
+    dsa_strategy: str | None = None,
+) -> Recipe:
+    """The release's recipe, with ``augment`` and ``epochs`` overridable (``None``: published)."""
+    mode = resolve_augment(method, dataset, augment, network)
+    strategy = (dsa_strategy or default_dsa_strategy(dataset)) if mode == "dsa" else None
+    if strategy == "none":  # a DSA/DM set made without augmentation (an ablation)
+        mode, strategy = "none", None
+    if epochs is None:  # the release trains DSA and DM sets 1000 epochs whatever the strategy
+        plain = mode == "none" and method not in ("dsa", "dm")
+        epochs = EPOCHS_PLAIN if plain else EPOCHS_AUGMENTED
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0 (training runs epochs 0..E), got {epochs}.")
+    return Recipe(mode, epochs, strategy)
+
+
+def lr_drop_epoch(epochs: int) -> int:
+    """The epoch after which the release multiplies the learning rate by 0.1: ``E // 2 + 1``."""
+    return epochs // 2 + 1
+
+
+def drop_learning_rate(optimizer: torch.optim.Optimizer) -> None:
+    """Learning rate x0.1 and momentum restarted, as the release's freshly built SGD does."""
+    for group in optimizer.param_groups:
+        group["lr"] *= LR_DROP
+    optimizer.state.clear()
