@@ -19,6 +19,9 @@
 # cut short. Throughput runs: DM, DC and DSA at 10 ipc, real batch 256, 30 timed steps.
 # EXTRA_ARGS are appended to every reproduce call and DEVICE (default cuda) picks the device,
 # e.g. DEVICE=cpu EXTRA_ARGS="--steps 3 --num-models 1 --epochs 1" for a dry run on a CPU.
+# `run multi-gpu` (not part of `next`) uses every visible GPU: DM CIFAR-10 10 ipc synthesis with
+# --model.multi_gpu replicate and shard_classes (MULTI_STEPS steps, end-of-run evaluation shared
+# by the ranks), then evaluate.py of the set on all GPUs; timings and tables in multi_gpu*.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=(dm-cifar10-1 dm-cifar10-10 dm-mnist-1 dm-mnist-10
@@ -76,6 +79,28 @@ run_one() {  # run name: METHOD-DATASET-IPC, or throughput-SHAPE
         --run-dir /tmp/runs/"$name" ${EXTRA_ARGS:-} 2>&1 | tee "$OUT/${name}.log"
 }
 
+multi_gpu() {  # every visible GPU: both synthesis modes, then evaluation across the GPUs
+    local n mode start set
+    n=$(python3 -c "import torch; print(torch.cuda.device_count())")
+    [[ $n -ge 1 ]] || { echo "multi-gpu: no GPU visible"; return 1; }
+    for mode in replicate shard_classes; do
+        start=$(date +%s)
+        python3 train_synthetic.py fit --config configs/dm/cifar10_ipc10.yaml \
+            --data.dataset imagefolder --data.root .cache/cifar10-jpeg \
+            --trainer.devices "$n" --trainer.strategy ddp --model.multi_gpu "$mode" \
+            --trainer.max_steps "${MULTI_STEPS:-2000}" --trainer.enable_progress_bar false \
+            --trainer.default_root_dir /tmp/runs/multi-"$mode" 2>&1 | tee "$OUT/multi_gpu_$mode.log"
+        echo "multi-gpu $mode on $n GPU(s): $(( $(date +%s) - start )) s" | tee -a "$OUT/multi_gpu_$mode.log"
+    done
+    set=$(ls -t /tmp/runs/multi-replicate/lightning_logs/*/synthetic.pt | head -1)
+    start=$(date +%s)
+    python3 evaluate.py --synthetic "$set" --data_root .cache/cifar10-jpeg --devices "$n" \
+        --num_models 20 --baseline random --output "$OUT/multi_gpu_evaluation.json" 2>&1 \
+        | tee "$OUT/multi_gpu_evaluation.log"
+    echo "multi-gpu evaluation, 2 x 20 models on $n GPU(s): $(( $(date +%s) - start )) s" \
+        | tee -a "$OUT/multi_gpu_evaluation.log"
+}
+
 case ${1:-} in
     prepare) prepare ;;
     run)
@@ -90,8 +115,8 @@ case ${1:-} in
                 [[ -n $name ]] || { echo "GPU suite complete"; exit 0; }
             fi
             echo "== $name"
-            run_one "$name"
+            if [[ $name == multi-gpu ]]; then multi_gpu; else run_one "$name"; fi
         done
         ;;
-    *) sed -n '2,21p' "$0"; exit 2 ;;
+    *) sed -n '2,24p' "$0"; exit 2 ;;
 esac

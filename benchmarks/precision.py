@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import REPO, command_line, environment, resolve_device
+from dcl.evaluation.recipe import PROTOCOL
 from dcl.evaluation.report import write_json
 
 
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     document = {
         "kind": "precision",
+        "evaluation_protocol": PROTOCOL,
         "environment": environment(resolve_device("auto")),
         "settings": vars(args),
         "command": command_line("precision", argv),

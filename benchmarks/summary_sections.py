@@ -21,7 +21,8 @@ OLD_PROTOCOL_NOTE = (
 
 def protocol_mark(settings: dict) -> str:
     """``†`` for a result measured with the evaluation protocol before issue 13, else empty."""
-    return "" if "recipes" in settings else f" {OLD_PROTOCOL}"
+    new = "recipes" in settings or "evaluation_protocol" in settings
+    return "" if new else f" {OLD_PROTOCOL}"
 
 
 def _read(path: Path) -> dict | None:
@@ -96,7 +97,7 @@ def continual_section(doc: dict | None) -> list[str]:
         lines.append(f"| {method} | {cells} | {r['memory_time_s']:.0f} | {r['train_time_s']:.0f} |")
     keys = ["dataset", "data_root", "steps", "ipc", "methods", "orders", "dm_iterations"]
     keys += ["batch_real", "epochs", "extractor_epochs", "train_per_class", "threads"]
-    return [*lines, "", f"Command: {_command(s, 'continual.py', keys)}", ""]
+    return [*lines, *_old_protocol(doc), "", f"Command: {_command(s, 'continual.py', keys)}", ""]
 
 
 def nas_section(doc: dict | None) -> list[str]:
@@ -126,7 +127,7 @@ def nas_section(doc: dict | None) -> list[str]:
     keys = ["dataset", "data_root", "ipc", "widths", "depths", "acts", "norms", "pools"]
     keys += ["proxy_epochs", "full_epochs", "full_subset", "test_subset", "dm_iterations"]
     keys += ["batch_real", "threads"]
-    return [*lines, "", f"Command: {_command(s, 'nas.py', keys)}", ""]
+    return [*lines, *_old_protocol(doc), "", f"Command: {_command(s, 'nas.py', keys)}", ""]
 
 
 def _threads(doc: dict) -> str:
@@ -160,8 +161,13 @@ def precision_section(folder: Path) -> list[str]:
                 f"| {sum(base) / len(base) if base else float('nan'):.1f} | {row['seconds']:.0f} "
                 f"| {doc['environment']['device_name']}; {_threads(doc)} |"
             )
-        lines += ["", f"Command: `{doc['command']}`", ""]
+        lines += [*_old_protocol(doc), "", f"Command: `{doc['command']}`", ""]
     return lines
+
+
+def _old_protocol(doc: dict) -> list[str]:
+    """The note for a whole section measured before the release's evaluation protocol."""
+    return [] if "evaluation_protocol" in doc else ["", OLD_PROTOCOL_NOTE]
 
 
 def extra_sections(folder: Path) -> list[str]:

@@ -1,8 +1,10 @@
 """Every shipped config parses and runs one step; the documented overrides work."""
 
+import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from dcl.cli import train_main
@@ -102,3 +104,37 @@ def test_shipped_configs_are_what_generate_writes_and_say_what_the_release_ran()
             "dsa_strategy"
         ]
     )
+
+
+@pytest.mark.parametrize(("method", "init"), [("dm", "real"), ("dc", "noise")])
+def test_defaults_resolved_through_the_cli_are_the_ones_that_run(tmp_path, method, init):
+    """A config without init/momentum_net (the quick start's) runs the method's published ones."""
+    from dcl.seeding import INIT, generator, step_seed
+
+    args = ["fit", "--config", str(CONFIGS / "quickstart.yaml"), "--model.method", method]
+    args += ["--trainer.max_steps", "0", "--trainer.default_root_dir", str(tmp_path)]
+    args += ["--data.cache_dir", str(tmp_path / "cache"), "--trainer.callbacks=[]"]
+    args += ["--trainer.enable_progress_bar", "false", "--seed_everything", "5"]
+    cli = train_main(args)
+    model = cli.model
+    assert (model.hparams.init, model.hparams.momentum_net) == (
+        init,
+        0.5 if method == "dc" else 0.0,
+    )
+    real = cli.datamodule.train.sample(1, generator(step_seed(5, 0, 0, INIT))).flatten(0, 1)
+    assert torch.equal(model.images.detach(), real) == (init == "real")
+
+
+@pytest.mark.slow
+def test_the_readmes_multi_device_recipe_ends_with_the_evaluation_table(tmp_path, capfd):
+    """Issue 14's report: the quick start on 2 CPU processes, class-sharded, crashed at the end."""
+    args = ["fit", "--config", str(CONFIGS / "quickstart.yaml"), "--trainer.strategy", "ddp_spawn"]
+    args += ["--trainer.devices", "2", "--trainer.accelerator", "cpu", "--trainer.max_steps", "4"]
+    args += ["--model.multi_gpu", "shard_classes", "--trainer.default_root_dir", str(tmp_path)]
+    args += ["--data.cache_dir", str(tmp_path / "cache"), "--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.callbacks+=tests.synthesis.helpers.DestroyProcessGroup"]
+    train_main(args)
+    out = capfd.readouterr().out  # printed by the spawned rank 0
+    assert "random acc %" in out and "Evaluation:" in out
+    (doc,) = [json.loads(p.read_text()) for p in tmp_path.rglob("evaluation.json")]
+    assert len(doc["results"]["ConvNet"]["accuracies"]) == 3

@@ -97,6 +97,8 @@ def run_command(
         device_name=device_name(device),
     )
     from dcl import __version__
+    from dcl.evaluation.recipe import PROTOCOL
 
     document["version"] = __version__
+    document["evaluation_protocol"] = PROTOCOL
     return json_safe(document)

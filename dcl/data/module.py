@@ -50,6 +50,8 @@ class RealDataModule(L.LightningDataModule):
             counted by ``trainer.max_steps``; this only sets how often epoch-end hooks run.
         test_batch_size: Batch size of the test DataLoader.
         num_workers: Workers of the test DataLoader.
+        prepare_data_per_node: Download and cache on one process per node (true) or on global
+            rank 0 only (false: nodes share the file system).
     """
 
     def __init__(
@@ -62,8 +64,10 @@ class RealDataModule(L.LightningDataModule):
         steps_per_epoch: int = 100,
         test_batch_size: int = 1024,
         num_workers: int = 0,
+        prepare_data_per_node: bool = True,
     ) -> None:
         super().__init__()
+        self.prepare_data_per_node = prepare_data_per_node
         self.dataset = check_name(dataset)
         self.root, self.download, self.cache_dir = root, download, cache_dir
         self.seed, self.steps_per_epoch = seed, steps_per_epoch
@@ -75,17 +79,27 @@ class RealDataModule(L.LightningDataModule):
 
     @cached_property
     def info(self) -> DatasetInfo:
-        """Dataset facts; reads the (cached) train split only where statistics must be measured."""
-        static = STATIC_INFO[self.dataset]
-        if static.mean and static.class_names:
-            return static
-        return dataset_info(self.dataset, self._split(True))
+        """Dataset facts, without downloading anything (the CLI reads them in every process).
 
-    def _split(self, train: bool) -> dict:
-        return load_split(self.dataset, self.root, train, self.download, self.cache_dir)
+        Published datasets take their static facts (class names of CIFAR-100 and TinyImageNet
+        arrive with the data in ``setup``); digits and image folders measure their statistics
+        from the (cached) train split, which needs no download.
+        """
+        static = STATIC_INFO[self.dataset]
+        if static.mean:
+            return static
+        return dataset_info(self.dataset, self._split(True, download=False))
+
+    def _split(self, train: bool, download: bool | None = None) -> dict:
+        download = self.download if download is None else download
+        return load_split(self.dataset, self.root, train, download, self.cache_dir)
 
     def prepare_data(self) -> None:
-        """Download (only when asked) and build the compact caches, once per node."""
+        """Download (only when asked) and build the compact caches.
+
+        Lightning calls this on one process per node (``prepare_data_per_node``, the default)
+        or on global rank 0 only (set it false when the nodes share a file system).
+        """
         self._split(True)
         self._split(False)
 
@@ -112,19 +126,26 @@ class RealDataModule(L.LightningDataModule):
         step: int | None = None,
         rank: int | None = None,
         stream: int = REAL,
+        seed: int | None = None,
     ) -> Tensor:
         """``(K, n, C, H, W)`` normalised real images, ``n`` distinct ones per class.
 
         With ``step`` the generator is reseeded from (seed, rank, step) first, so a resumed run
         draws exactly what the uninterrupted one would have, on every rank. ``rank`` overrides
         the process rank (class sharding draws as rank 0 does, so shards add up to one process);
-        ``stream`` picks an independent draw of the same step (``dcl.seeding``).
+        ``stream`` picks an independent draw of the same step (``dcl.seeding``); ``seed``
+        overrides the base seed (synthesis passes the run seed it keeps in its checkpoint).
         """
         if self.train is None or self.generator is None:
             self.setup()
         if step is not None:
             self.generator.manual_seed(
-                step_seed(self.base_seed, self.rank if rank is None else rank, step, stream)
+                step_seed(
+                    self.base_seed if seed is None else seed,
+                    self.rank if rank is None else rank,
+                    step,
+                    stream,
+                )
             )
         return self.train.sample(n, self.generator, classes)
 

@@ -151,8 +151,8 @@ class SyntheticSet:
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ValueError(f"'{path}' is a damaged or inconsistent set: {err}") from err
 
-    def save_png(self, path: str | Path, scale: int = 4) -> Path:
-        """A grid with one row per class (de-normalised), upscaled ``scale`` times for viewing."""
+    def save_png(self, path: str | Path, scale: int | None = None) -> Path:
+        """The capped grid of ``grid`` (one row per class, de-normalised) as a PNG."""
         from torchvision.utils import save_image
 
         path = Path(path)
@@ -160,14 +160,9 @@ class SyntheticSet:
         save_image(self.grid(scale), path)
         return path
 
-    def grid(self, scale: int = 4) -> Tensor:
-        """``(C, H', W')`` image grid, one row per class, for PNG files and TensorBoard."""
-        from torchvision.utils import make_grid
-
-        images = self.denormalized()
-        if scale > 1:
-            images = images.repeat_interleave(scale, -1).repeat_interleave(scale, -2)
-        return make_grid(images, nrow=self.ipc, padding=2, pad_value=1.0)
+    def grid(self, scale: int | None = None) -> Tensor:
+        """``(C, H', W')`` picture of the set for PNG files and TensorBoard (see ``image_grid``)."""
+        return image_grid(self.images, self.info, self.ipc, scale=scale)
 
     def export_imagefolder(self, folder: str | Path) -> Path:
         """Write ``folder/<label>_<class name>/<index>.png``, readable by ``ImageFolder``.
@@ -187,3 +182,48 @@ class SyntheticSet:
             target.mkdir(parents=True, exist_ok=True)
             save_image(image, target / f"{i:05d}.png")
         return folder
+
+
+# A picture stays readable and small whatever the set: TinyImageNet at 50 images per class would
+# otherwise be a 51602 x 12902 grid, built at every image log and checkpoint.
+GRID_PER_CLASS, GRID_CLASSES, GRID_SIDE = 10, 10, 128
+
+
+def image_grid(
+    images: Tensor,
+    info: DatasetInfo,
+    ipc: int,
+    per_class: int = GRID_PER_CLASS,
+    classes: int = GRID_CLASSES,
+    scale: int | None = None,
+) -> Tensor:
+    """De-normalised grid of the first ``per_class`` images of the first ``classes`` classes.
+
+    Only those images are read (and copied to the CPU), so the cost is bounded whatever the set
+    holds; the full set stays in ``synthetic.pt``. Images are upscaled by ``scale`` (default: the
+    largest integer up to 4 that keeps a side within 128 pixels), one row per class.
+
+    Args:
+        images: ``(K * ipc, C, H, W)`` normalised images, class-major (any device).
+        info: Dataset facts (mean and std for de-normalising).
+        ipc: Images per class.
+        per_class: At most this many images per class.
+        classes: At most this many classes.
+        scale: Integer upscaling (``None``: automatic).
+
+    Returns:
+        ``(C, H', W')`` float image in [0, 1].
+    """
+    from torchvision.utils import make_grid
+
+    k, side = images.shape[0] // ipc, images.shape[-1]
+    rows, cols = min(k, classes), min(ipc, per_class)
+    index = (torch.arange(rows).view(-1, 1) * ipc + torch.arange(cols)).flatten()
+    chosen = images.detach()[index.to(images.device)].float().cpu()
+    mean = torch.tensor(info.mean).view(1, -1, 1, 1)
+    std = torch.tensor(info.std).view(1, -1, 1, 1)
+    chosen = (chosen * std + mean).clamp(0, 1)
+    scale = scale if scale is not None else max(1, min(4, GRID_SIDE // side))
+    if scale > 1:
+        chosen = chosen.repeat_interleave(scale, -1).repeat_interleave(scale, -2)
+    return make_grid(chosen, nrow=cols, padding=2, pad_value=1.0)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 
+from dcl.evaluation.distributed import gather_results, shard_of
 from dcl.evaluation.pools import expand_models
 from dcl.evaluation.protocol import recipes, run_protocol
 from dcl.evaluation.recipe import AUGMENTS
@@ -16,9 +17,13 @@ from dcl.evaluation.report import evaluation_document, format_table, summaries, 
 class SynthesisEvaluation(L.Callback):
     """Trains fresh networks on the current synthetic set every N steps and at the end.
 
-    Runs on global rank 0 only, without a nested Trainer. Accuracies go to TensorBoard
-    (``eval/<arch>``) and the progress bar; the final table (with the baseline beside it) is
-    printed and written to ``evaluation.json`` next to ``synthetic.pt``.
+    Every rank takes part: each trains its share of the models on its own device
+    (``trainer.strategy.root_device``) and the shares are gathered, so the table equals a
+    single process's and no rank waits idle in a collective. The final evaluation runs in
+    ``on_train_end``, before the strategy's teardown moves the module off the GPU. Accuracies
+    go to TensorBoard (``eval/<arch>`` periodically; ``final/<arch>`` and ``hp_metric`` at the
+    end, for the HPARAMS tab) and the progress bar; the final table (with the baseline beside
+    it) is printed and written to ``evaluation.json`` next to ``synthetic.pt``.
 
     Args:
         every_n_steps: Evaluate every this many image updates (0: only at the end).
@@ -46,18 +51,33 @@ class SynthesisEvaluation(L.Callback):
         at_end: bool = True,
         compile: bool = False,
     ) -> None:
+        from dcl.baselines import BASELINES
+
+        # Checked now, not after hours of synthesis.
+        problems = []
         if augment not in AUGMENTS:
-            raise ValueError(f"Unknown augment '{augment}'; choose one of {', '.join(AUGMENTS)}.")
+            problems.append(f"augment '{augment}' is not one of {', '.join(AUGMENTS)}")
+        if baseline is not None and baseline not in BASELINES:
+            problems.append(f"baseline '{baseline}' is not one of {', '.join(BASELINES)} or null")
+        if every_n_steps < 0 or num_models < 1 or (epochs is not None and epochs < 0):
+            problems.append("every_n_steps must be >= 0, num_models >= 1 and epochs >= 0")
+        try:
+            expand_models(models)
+        except ValueError as err:
+            problems.append(str(err))
+        if problems:
+            raise ValueError("SynthesisEvaluation: " + "; ".join(problems) + ".")
         self.every_n_steps, self.num_models, self.epochs = every_n_steps, num_models, epochs
         self.compile = compile
         self.models, self.augment, self.baseline, self.at_end = models, augment, baseline, at_end
 
     def _evaluate(
         self, trainer: L.Trainer, pl_module: L.LightningModule, syn=None, progress: bool = False
-    ) -> dict:
+    ) -> dict[str, list[float]]:
+        """Every rank trains its share of the models; all ranks get the whole table."""
         syn = syn if syn is not None else pl_module.synthetic_set()
         models = expand_models(self.models, pl_module.hparams.backbone)
-        return run_protocol(
+        results = run_protocol(
             syn,
             trainer.datamodule.test,
             models,
@@ -66,22 +86,28 @@ class SynthesisEvaluation(L.Callback):
             augment=self.augment,
             method=pl_module.method,  # the baseline is trained like the set itself
             seed=pl_module.seed,
-            device=pl_module.device,
-            progress=progress,
+            device=trainer.strategy.root_device,
+            progress=progress and trainer.is_global_zero,
             compile=self.compile,
+            shard=shard_of(trainer.strategy),
         )
+        strategy = trainer.strategy
+        return gather_results(results, strategy.all_gather, strategy.root_device)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        """Periodic evaluation, logged as ``eval/<arch>``."""
+        """Periodic evaluation on every rank, logged as ``eval/<arch>``."""
         step = trainer.global_step
-        if not self.every_n_steps or step % self.every_n_steps or not trainer.is_global_zero:
+        if not self.every_n_steps or step % self.every_n_steps:
             return
-        for arch, s in summaries(self._evaluate(trainer, pl_module)).items():
+        for arch, s in summaries(self._evaluate(trainer, pl_module, progress=True)).items():
             pl_module.log(f"eval/{arch}", s["mean"], prog_bar=True, rank_zero_only=True)
 
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Final table: the condensed set beside the baseline, mean and std over models."""
-        if not self.at_end or not trainer.is_global_zero or trainer.interrupted:
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Final table: the condensed set beside the baseline, mean and std over models.
+
+        Runs before teardown, so on the device synthesis used, with every rank still alive.
+        """
+        if not self.at_end or trainer.interrupted:
             return
         results = self._evaluate(trainer, pl_module, progress=True)
         base, name = None, self.baseline
@@ -93,19 +119,31 @@ class SynthesisEvaluation(L.Callback):
                 trainer.datamodule.train,
                 pl_module.ipc,
                 seed=pl_module.seed,
-                device=pl_module.device,
+                device=trainer.strategy.root_device,
             )
             base = self._evaluate(trainer, pl_module, chosen, progress=True)
+        if trainer.is_global_zero:
+            self._report(trainer, pl_module, results, base)
+
+    def _report(self, trainer, pl_module, results: dict, base: dict | None) -> None:
         out = Path(pl_module.output_dir)
-        doc = evaluation_document(results, base, name, self._settings(pl_module))
-        write_json(doc, out / "evaluation.json")
-        plan = self._settings(pl_module)["recipes"]
-        how = ", ".join(f"{a}: {r['augment']}, E={r['epochs']}" for a, r in plan.items())
+        settings = self._settings(pl_module)
+        write_json(
+            evaluation_document(results, base, self.baseline, settings), out / "evaluation.json"
+        )
+        means = {arch: s["mean"] for arch, s in summaries(results).items()}
+        if pl_module.logger is not None:
+            metrics = {f"final/{arch}": mean for arch, mean in means.items()}
+            metrics["hp_metric"] = next(iter(means.values()))  # the HPARAMS tab's column
+            pl_module.logger.log_metrics(metrics, step=trainer.global_step)
+        how = ", ".join(
+            f"{a}: {r['augment']}, E={r['epochs']}" for a, r in settings["recipes"].items()
+        )
         print(
             f"\n{pl_module.method.upper()} {pl_module.info.name}, {pl_module.ipc} image(s) "
             f"per class, {trainer.global_step} steps; {self.num_models} models each ({how}):"
         )
-        print(format_table(results, base, name or "baseline", pl_module.method))
+        print(format_table(results, base, self.baseline or "baseline", pl_module.method))
         print(f"Synthetic set: {out / 'synthetic.pt'}\nImage grid:    {out / 'synthetic.png'}")
         print(
             f"Evaluation:    {out / 'evaluation.json'}\nTensorBoard:   tensorboard --logdir "
@@ -113,6 +151,8 @@ class SynthesisEvaluation(L.Callback):
         )
 
     def _settings(self, pl_module: L.LightningModule) -> dict:
+        models = expand_models(self.models, pl_module.hparams.backbone)
+        plan = recipes(pl_module.synthetic_set(), models, self.augment, self.epochs)
         return {
             "method": pl_module.method,
             "dataset": pl_module.info.name,
@@ -122,12 +162,7 @@ class SynthesisEvaluation(L.Callback):
             "epochs": self.epochs,
             "models": self.models,
             "augment": self.augment,
-            "recipes": self._recipes(pl_module),
+            "recipes": {name: dataclasses.asdict(r) for name, r in plan.items()},
             "seed": pl_module.seed,
             "step": pl_module.global_step,
         }
-
-    def _recipes(self, pl_module: L.LightningModule) -> dict[str, dict]:
-        models = expand_models(self.models, pl_module.hparams.backbone)
-        plan = recipes(pl_module.synthetic_set(), models, self.augment, self.epochs)
-        return {name: dataclasses.asdict(r) for name, r in plan.items()}

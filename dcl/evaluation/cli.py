@@ -27,6 +27,7 @@ from dcl.baselines.features import save_extractor, train_feature_extractor
 from dcl.baselines.specs import SPEC_EXAMPLE, SPEC_FORMAT, is_spec, parse_spec
 from dcl.data import ClassImages, DatasetInfo, SyntheticSet, load_real
 from dcl.data.folders import DatasetNotFoundError
+from dcl.evaluation.distributed import gather_results
 from dcl.evaluation.pools import POOLS, expand_models
 from dcl.evaluation.protocol import AUGMENTS, recipes, run_protocol
 from dcl.evaluation.report import evaluation_document, format_table, write_json
@@ -34,6 +35,7 @@ from dcl.evaluation.report import evaluation_document, format_table, write_json
 OPTIONS = (
     "synthetic", "models", "num_models", "epochs", "augment", "data_root", "cache_dir",
     "device", "seed", "output", "baseline", "extractor", "extractor_epochs", "compile",
+    "devices", "num_nodes", "strategy", "precision",
 )  # fmt: skip
 
 
@@ -94,6 +96,26 @@ def build_parser() -> ArgumentParser:
         type=str,
         default="auto",
         help="auto (cuda if available, else cpu), cpu, cuda or cuda:N.",
+    )
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="Processes (GPUs) per node sharing the models; the table equals one process's.",
+    )
+    parser.add_argument("--num_nodes", type=int, default=1, help="Nodes (with --devices each).")
+    parser.add_argument(
+        "--strategy",
+        type=str,
+        default="auto",
+        help="Lightning Fabric strategy: auto (ddp for several devices), ddp, ddp_spawn, ...",
+    )
+    parser.add_argument(
+        "--precision",
+        type=Literal["32-true", "bf16-mixed"],
+        default="32-true",
+        help="Training and test precision, as synthesis's --trainer.precision (16-mixed is not "
+        "offered: evaluation training runs without a gradient scaler).",
     )
     parser.add_argument(
         "--seed",
@@ -257,18 +279,42 @@ def _settings(cfg: Namespace, syn: SyntheticSet, **resolved: Any) -> dict[str, A
 def main(args: list[str] | None = None) -> dict[str, Any]:
     """Run ``evaluate.py``: print the results table and return (and optionally write) the JSON.
 
+    With ``--devices N`` (and ``--num_nodes M``) the models are split across the ranks of a
+    Lightning Fabric launch and gathered: the table equals a single process's.
+
     Args:
         args: Command-line arguments (default ``sys.argv[1:]``).
 
     Returns:
         ``{"results", "baseline", "settings", "version"}`` as written to ``--output``.
     """
+    import lightning as L
+
     parser = build_parser()
     cfg = parser.parse_args(args)
     try:
         if cfg.num_models < 1 or (cfg.epochs is not None and cfg.epochs < 1):
             raise ValueError("--num_models and --epochs must be at least 1.")
+        if cfg.devices < 1 or cfg.num_nodes < 1:
+            raise ValueError("--devices and --num_nodes must be at least 1.")
         device = resolve_device(cfg.device)
+    except ValueError as err:
+        parser.error(str(err))
+    devices = [device.index] if device.index is not None else cfg.devices
+    fabric = L.Fabric(
+        accelerator=device.type,
+        devices=devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        precision=cfg.precision,
+    )
+    return fabric.launch(evaluate_on_ranks, cfg)
+
+
+def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
+    """One rank of ``evaluate.py``: its share of the models, gathered into the whole table."""
+    device = fabric.device
+    try:
         syn, train, test = _load(cfg, device)
         models = expand_models(cfg.models, syn.backbone)
         plan = recipes(syn, models, cfg.augment, cfg.epochs)
@@ -278,8 +324,7 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
         elif cfg.baseline is not None:
             base = _baseline(cfg.baseline, train, syn.ipc, cfg.seed, cfg, device)
     except (ValueError, FileNotFoundError) as err:
-        parser.error(str(err))
-    test.to(device)
+        build_parser().error(str(err))
     protocol = dict(
         num_models=cfg.num_models,
         epochs=cfg.epochs,
@@ -287,18 +332,25 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
         seed=cfg.seed,
         compile=cfg.compile,
         method=syn.method,  # a baseline trains exactly like the set it is compared with
+        device=device,
+        progress=fabric.is_global_zero,
+        shard=(fabric.global_rank, fabric.world_size),
     )
+    say = print if fabric.is_global_zero else (lambda *a, **k: None)
     how = "; ".join(f"{m}: augment {r.augment}, E={r.epochs}" for m, r in plan.items())
-    print(
+    say(
         f"Evaluating {syn.method} {syn.info.name}, {syn.ipc} image(s) per class, step {syn.step}: "
-        f"{cfg.num_models} model(s) each ({how}), on {device}."
+        f"{cfg.num_models} model(s) each ({how}), on {fabric.world_size} x {device}."
     )
-    results = run_protocol(syn, test, models, device=device, **protocol)
-    base_results = None
-    if base is not None:
-        print(f"Evaluating the {base.method} baseline at {base.ipc} image(s) per class.")
-        base_results = run_protocol(base, test, models, device=device, **protocol)
-    print(format_table(results, base_results, cfg.baseline or "baseline", syn.method))
+    with fabric.autocast():
+        shares = run_protocol(syn, test, models, **protocol)
+        results = gather_results(shares, fabric.all_gather, device)
+        base_results = None
+        if base is not None:
+            say(f"Evaluating the {base.method} baseline at {base.ipc} image(s) per class.")
+            shares = run_protocol(base, test, models, **protocol)
+            base_results = gather_results(shares, fabric.all_gather, device)
+    say(format_table(results, base_results, cfg.baseline or "baseline", syn.method))
     settings = _settings(
         cfg,
         syn,
@@ -306,8 +358,13 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
         architectures=models,
         resolved_device=str(device),
         device_name=device_name(device),
+        world_size=fabric.world_size,
     )
     document = evaluation_document(results, base_results, cfg.baseline, settings)
-    if cfg.output:
-        print(f"Results: {write_json(document, cfg.output)}")
+    if cfg.output and fabric.is_global_zero:
+        say(f"Results: {write_json(document, cfg.output)}")
+    if fabric.world_size > 1 and torch.distributed.is_initialized():
+        # End the group here: left to interpreter exit, a gloo thread can abort the process.
+        fabric.barrier()
+        torch.distributed.destroy_process_group()
     return document

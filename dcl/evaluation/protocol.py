@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import lightning as L
@@ -81,6 +82,11 @@ class EvaluationModule(L.LightningModule):
         self.dsa: DSA | None = None  # set for augment="dsa"
         self.augment = self._augmentation(augment)
         self.test_accuracy = MulticlassAccuracy(info.num_classes, average="micro")
+        # The Trainer-free test is this process's own: in a distributed run each rank tests its
+        # own models, so a synchronising compute() would mix them (and wait on the others).
+        self.local_accuracy = MulticlassAccuracy(
+            info.num_classes, average="micro", sync_on_compute=False
+        )
         self.register_buffer("mean", torch.tensor(info.mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(info.std).view(1, -1, 1, 1), persistent=False)
 
@@ -158,12 +164,12 @@ class EvaluationModule(L.LightningModule):
     ) -> float:
         """Top-1 accuracy (0..1) on every image of ``test`` without a Trainer."""
         self.net.eval()
-        self.test_accuracy.reset()
+        self.local_accuracy.reset()
         for start in range(0, len(test), batch_size):
             x = self._normalized(test.images[start : start + batch_size].to(self.device))
             y = test.labels[start : start + batch_size].to(self.device)
-            self.test_accuracy.update(forward(self.net, x).argmax(1), y)
-        return float(self.test_accuracy.compute())
+            self.local_accuracy.update(forward(self.net, x).argmax(1), y)
+        return float(self.local_accuracy.compute())
 
 
 def run_protocol(
@@ -179,6 +185,7 @@ def run_protocol(
     ensemble: bool | None = None,
     compile: bool = False,
     method: str | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> dict[str, list[float]]:
     """Train ``num_models`` fresh networks per architecture on ``syn``; test accuracies in %.
 
@@ -192,6 +199,9 @@ def run_protocol(
     No Trainer is created, so this is safe to call from inside a running Trainer (callbacks).
     With ``compile`` the sequential path trains and tests through ``torch.compile``'d forwards
     (on CPU: needs a C++ compiler; compiled once per architecture and batch shape).
+    ``shard=(rank, world_size)`` trains only models ``i`` with ``i % world_size == rank`` (the
+    others' accuracies are NaN): ranks share the work and ``gather_results`` joins the shares
+    into what one process computes, since each model depends on its own seed only.
     """
     from dcl.evaluation.ensemble import can_ensemble, train_ensemble  # imports this module
 
@@ -200,8 +210,10 @@ def run_protocol(
         ensemble = torch.device(device).type == "cuda"
     images, labels = syn.images.to(device), syn.labels.to(device)
     forward = forwards(compile)[1]
+    rank, world_size = shard
+    mine = [i for i in range(num_models) if i % world_size == rank]
     results: dict[str, list[float]] = {}
-    bar = tqdm(total=len(models) * num_models, desc="evaluating", disable=not progress)
+    bar = tqdm(total=len(models) * len(mine), desc="evaluating", disable=not progress)
     for name in models:
         r = plan[name]
         modules = [
@@ -213,18 +225,18 @@ def run_protocol(
                 seed=seed + i,
                 dsa_strategy=r.dsa_strategy,
             ).to(device)
-            for i in range(num_models)
+            for i in mine
         ]
-        if ensemble and num_models > 1 and can_ensemble(modules[0]):
+        if ensemble and len(modules) > 1 and can_ensemble(modules[0]):
             train_ensemble(modules, images, labels)
         else:
             for module in modules:
                 module.fit_tensors(images, labels, forward)
-        results[name] = []
-        for module in modules:
-            results[name].append(100.0 * module.test_images(test, forward=forward))
+        results[name] = [math.nan] * num_models
+        for i, module in zip(mine, modules, strict=True):
+            results[name][i] = 100.0 * module.test_images(test, forward=forward)
             bar.update(1)
-            bar.set_postfix(model=name, acc=f"{results[name][-1]:.1f}")
+            bar.set_postfix(model=name, acc=f"{results[name][i]:.1f}")
     bar.close()
     return results
 

@@ -14,6 +14,8 @@ import torch
 from dcl.augmentation import default_dsa_strategy
 
 AUGMENTS: tuple[str, ...] = ("auto", "dsa", "dc", "crop_noise", "none")
+# Written into result documents, so results measured before this protocol can be told apart.
+PROTOCOL = "release-evaluate_synset"
 # Epochs of the release: 1000 whenever the network trains with augmentation, else 300.
 EPOCHS_AUGMENTED, EPOCHS_PLAIN = 1000, 300
 LR_DROP = 0.1

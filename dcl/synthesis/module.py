@@ -18,6 +18,7 @@ from dcl.data.registry import DatasetInfo
 from dcl.networks import build_network, has_batchnorm
 from dcl.objectives import Metric
 from dcl.seeding import AUGMENT, BN_STATS, INIT, INNER, NETWORK, REAL, generator, step_seed
+from dcl.synthesis.guards import check_precision, stop_unless_finite
 from dcl.synthesis.inner import InnerNetwork
 from dcl.synthesis.matching import class_chunk_for, dc_loss, dm_loss, set_batchnorm_eval
 from dcl.synthesis.outputs import SyntheticOutputs
@@ -68,6 +69,8 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         multi_gpu: ``replicate`` (every rank samples its own networks and real batches, image
             gradients averaged) or ``shard_classes`` (each rank matches its own classes).
         image_log_every_n_steps: How often the image grid goes to TensorBoard (0: never).
+        seed: Run seed of every random draw; ``None``: the one given to ``seed_everything`` (or
+            0). Kept in the checkpoint, so a resumed run draws what the first one would have.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         channels_last: bool = False,
         multi_gpu: Literal["replicate", "shard_classes"] = "replicate",
         image_log_every_n_steps: int = 100,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         if isinstance(data_info, dict):  # as stored in checkpoints' hyperparameters
@@ -105,7 +109,6 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
                 "SynthesisModule needs data_info (the CLI links it from --data); "
                 "in Python pass RealDataModule(...).info."
             )
-        # Resolved before save_hyperparameters, so checkpoints and sets record what ran.
         init = init or DEFAULT_INIT.get(method, "real")
         momentum_net = (
             DEFAULT_MOMENTUM_NET.get(method, 0.0) if momentum_net is None else momentum_net
@@ -114,6 +117,9 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         if class_chunk is not None and class_chunk < 0:
             raise ValueError(f"class_chunk must be >= 0 (0: all at once), got {class_chunk}.")
         self.save_hyperparameters(ignore=["image_optimizer", "data_info"])
+        # What runs, not what was given (the CLI hands save_hyperparameters its parsed None):
+        # checkpoints and sets record it, and setup reads it.
+        self.hparams.update(init=init, momentum_net=momentum_net)
         self.hparams["data_info"] = dataclasses.asdict(data_info)
         self.info, self.method, self.ipc = data_info, method, ipc
         self.automatic_optimization = False
@@ -130,12 +136,13 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         self.dsa = None if strategy == "none" else DSA(strategy)
         self.inner = InnerNetwork(self._network, lr_net, momentum_net)
         self.seed = 0
+        # Steps of earlier fits: a second ``trainer.fit`` continues (new draws, same images).
+        self.step_offset, self._steps_done, self._initialised = 0, 0, False
         self._output_dir: Path | None = None
 
     # ----------------------------------------------------------------- set-up
     def setup(self, stage: str) -> None:
         """Check settings against the data, then initialise the images (rank-independent)."""
-        self.seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
         self._output_dir = None
         self.output_dir  # noqa: B018 - collective call, must run on all ranks
         if self.hparams.compile and self.device.type == "cpu" and cpu_compiler() is None:
@@ -143,8 +150,17 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
                 "compile=True on CPU needs a C++ compiler (g++, or the one named by $CXX) and "
                 "none was found; install one or leave --model.compile false."
             )
+        check_precision(self.trainer, self.method)
+        self._adopt_class_names()
         train = self.trainer.datamodule.train
         train.check_per_class(self.hparams.batch_real, "real images per class (--model.batch_real)")
+        if self._initialised:  # a further fit continues from the current images
+            self.step_offset = self._steps_done
+            return
+        self._initialised = True
+        given = self.hparams.seed
+        self.seed = int(given if given is not None else os.environ.get("PL_GLOBAL_SEED", 0))
+        self.hparams["seed"] = self.seed  # checkpoints record it
         if self.hparams.init == "real":
             train.check_per_class(self.ipc, "synthetic images per class (--model.ipc, init real)")
             g = generator(step_seed(self.seed, 0, 0, INIT), train.device)
@@ -153,6 +169,12 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         else:
             g = generator(step_seed(self.seed, 0, 0, INIT))
             self.images.data.copy_(torch.randn(self.images.shape, generator=g))
+
+    def _adopt_class_names(self) -> None:
+        # The CLI builds the module from static facts; class names may come with the data.
+        data = self.trainer.datamodule.info
+        if not self.info.class_names and data.num_classes == self.info.num_classes:
+            self.info = dataclasses.replace(self.info, class_names=data.class_names)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """SGD on the images with the method's published learning rate, unless replaced."""
@@ -205,7 +227,8 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
 
     def _real(self, n: int, classes: Tensor, step: int, stream: int = REAL) -> Tensor:
         dm = self.trainer.datamodule
-        return dm.real_batch(n, classes, step=step, rank=self._sampling_rank(), stream=stream)
+        rank = self._sampling_rank()
+        return dm.real_batch(n, classes, step=step, rank=rank, stream=stream, seed=self.seed)
 
     def dm_step_loss(self, step: int) -> Tensor:
         """DM: a fresh frozen network, real and synthetic embeddings of all classes at once."""
@@ -249,15 +272,16 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
             self.images, self.labels, self.inner_loop, self.hparams.batch_train, g, augment, forward
         )
 
+    @property
+    def step(self) -> int:
+        """Image updates so far, over every fit of this module (seeds every draw)."""
+        return self.step_offset + self.global_step
+
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         """One image update: matching loss, non-finite check, backward, optimiser step."""
-        step = self.global_step
+        step = self.step
         loss = self.dm_step_loss(step) if self.method == "dm" else self.dc_step_loss(step)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"Non-finite matching loss ({loss.item()}) at step {step}; images left as they "
-                "were at the last good step. Lower --model.lr_img or check the data."
-            )
+        stop_unless_finite(loss, step, self.trainer)
         optimizer = self.optimizers()
         optimizer.zero_grad()
         # DDP averages image gradients; shards hold disjoint classes, so undo the average.
@@ -265,7 +289,10 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         optimizer.step()
         if self.method != "dm" and step % self.outer_loop != self.outer_loop - 1:
             self._train_inner(step)
-        self.log("loss", loss.detach(), prog_bar=True)
+        self._steps_done = step + 1
+        # Every rank's loss: the sum of the shards' classes, or the mean of replicated ranks.
+        reduce = "sum" if self.sharded else "mean"
+        self.log("loss", loss.detach(), prog_bar=True, sync_dist=True, reduce_fx=reduce)
         every = self.hparams.image_log_every_n_steps
         if every and step % every == 0:
             self.log_images()
@@ -279,11 +306,15 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
             self.print(f"Synthetic set: {path} (grid: {path.with_suffix('.png')})")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep DC's inner network (exact resume) and refresh ``synthetic.pt`` beside the logs."""
+        """Keep the seed and DC's inner network (exact resume); refresh ``synthetic.pt``."""
         checkpoint["dc_inner"] = self.inner.state_dict()
+        checkpoint["dcl_seed"], checkpoint["dcl_step_offset"] = self.seed, self.step_offset
         if self.trainer.is_global_zero:
             self.save_outputs()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore DC's inner network lazily at the next step."""
+        """Restore the run's seed (not this process's) and DC's inner network (lazily)."""
         self.inner.load_state_dict(checkpoint.get("dc_inner"))
+        self.seed = checkpoint.get("dcl_seed", self.seed)
+        self.step_offset = checkpoint.get("dcl_step_offset", 0)
+        self.hparams["seed"] = self.seed

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import torch
 
-from dcl.data.synthetic import SyntheticSet
+from dcl.data.synthetic import SyntheticSet, image_grid
 
 
 class SyntheticOutputs:
     """Mixin of ``SynthesisModule``: the current images as a ``SyntheticSet``, saved and logged.
 
-    Expects ``images``, ``labels``, ``info``, ``ipc``, ``method``, ``seed``, ``hparams``, ``dsa``
-    and ``_output_dir`` on the LightningModule it is mixed into.
+    Expects ``images``, ``labels``, ``info``, ``ipc``, ``method``, ``seed``, ``step``,
+    ``hparams``, ``dsa`` and ``_output_dir`` on the LightningModule it is mixed into.
     """
 
     def synthetic_set(self) -> SyntheticSet:
@@ -32,7 +32,7 @@ class SyntheticOutputs:
             ipc=self.ipc,
             method=self.method,
             seed=self.seed,
-            step=self.global_step,
+            step=self.step,
             backbone=self.hparams.backbone,
             config=config,
         )
@@ -45,7 +45,9 @@ class SyntheticOutputs:
             and logger is not None
             and hasattr(logger.experiment, "add_image")
         ):
-            logger.experiment.add_image("synthetic", self.synthetic_set().grid(), self.global_step)
+            # Capped: reads a few images only, never the whole set.
+            grid = image_grid(self.images, self.info, self.ipc)
+            logger.experiment.add_image("synthetic", grid, self.global_step)
 
     @property
     def output_dir(self) -> Path:

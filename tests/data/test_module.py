@@ -146,3 +146,21 @@ def test_prepare_data_does_not_download_unless_asked(tmp_path: Path, monkeypatch
     with pytest.raises(DatasetNotFoundError, match="--data.download true"):
         dm.prepare_data()
     assert seen == [False]
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar100", "tinyimagenet"])
+def test_facts_never_download_only_prepare_data_does(tmp_path, monkeypatch, dataset):
+    import dcl.data.module as module
+
+    calls = []
+    monkeypatch.setattr(module, "load_split", lambda *a, **k: calls.append(a) or {})
+    dm = RealDataModule(dataset, root=str(tmp_path / "none"), download=True)
+    info = dm.info  # what the CLI reads in every process while it builds the model
+    assert info.num_classes > 0 and info.mean and not calls
+    dm.prepare_data()  # once per node (Lightning's prepare_data_per_node), downloads if asked
+    assert [c[2] for c in calls] == [True, False] and all(c[3] is True for c in calls)
+
+
+def test_prepare_data_per_node_reaches_lightning():
+    assert RealDataModule("digits").prepare_data_per_node is True
+    assert RealDataModule("digits", prepare_data_per_node=False).prepare_data_per_node is False

@@ -215,3 +215,24 @@ def test_export_grayscale(tmp_path: Path) -> None:
     info = DatasetInfo("gray", 1, 4, 2, ("a", "b"), (0.5,), (0.5,))
     ds = ImageFolder(str(make_set(info, ipc=3).export_imagefolder(tmp_path / "export")))
     assert len(ds) == 6 and ds.targets == [0, 0, 0, 1, 1, 1]
+
+
+def test_grid_is_capped_and_reads_only_the_images_it_shows() -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    from dcl.data.synthetic import GRID_CLASSES, GRID_PER_CLASS, image_grid
+
+    # TinyImageNet-shaped, 50 images per class: 491 MB of float32 if it were materialised.
+    info = DatasetInfo("tinyimagenet", 3, 64, 200, (), (0.5,) * 3, (0.25,) * 3)
+    images = torch.zeros(1, 3, 64, 64).expand(200 * 50, 3, 64, 64)  # no memory behind it
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        grid = image_grid(images, info, 50)
+    allocated = sum(max(e.self_cpu_memory_usage, 0) for e in prof.key_averages())
+    side = 64 * 2 + 2  # upscaled x2 to 128 pixels, plus padding
+    assert grid.shape == (3, GRID_CLASSES * side + 2, GRID_PER_CLASS * side + 2)
+    # Bounded: about 66 MB measured (the 100 shown images, upscaled, and the grid), where the
+    # whole set would be 491 MB before any upscaling.
+    assert allocated < 128e6
+    # Small sets show everything, one row per class, in class order.
+    syn = class_coloured()
+    assert torch.equal(syn.grid(scale=1), image_grid(syn.images, syn.info, syn.ipc, scale=1))

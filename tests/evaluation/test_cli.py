@@ -196,3 +196,24 @@ def test_missing_extractor_is_trained_once_then_reused(fast, tmp_path, monkeypat
     assert second["results"] == first["results"]  # same extractor, same selection, same seeds
     kcenter = main(["--synthetic", "kcenter:digits:ipc=1", *fast, "--extractor", str(path)])
     assert kcenter["settings"]["method"] == "kcenter"
+
+
+@pytest.mark.slow
+def test_two_processes_split_the_models_and_give_one_processs_table(saved_set, digits_cache):
+    import torch
+
+    args = ["--synthetic", str(saved_set), "--models", "ConvNet,MLP", "--num_models", "3"]
+    args += ["--epochs", "2", "--device", "cpu", "--cache_dir", str(digits_cache)]
+    args += ["--baseline", "random"]
+    shared = main([*args, "--devices", "2", "--strategy", "ddp_spawn"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each spawned CPU rank runs
+    try:
+        alone = main(args)
+    finally:
+        torch.set_num_threads(threads)
+    assert shared["settings"]["world_size"] == 2 and alone["settings"]["world_size"] == 1
+    # Model i trains on rank i % 2 with its own seed: the very same computations.
+    for arch in ("ConvNet", "MLP"):
+        assert shared["results"][arch] == alone["results"][arch]
+        assert shared["baseline"]["results"][arch] == alone["baseline"]["results"][arch]

@@ -1,9 +1,14 @@
 """Two CPU processes (ddp_spawn, gloo): replicated and class-sharded synthesis."""
 
+import json
+
+import lightning as L
 import pytest
 import torch
 import torch.distributed as dist
 
+from dcl.baselines import select_baseline
+from dcl.data.module import RealDataModule
 from tests.synthesis.helpers import SaveImagesPerRank, synthesize
 
 pytestmark = [
@@ -72,3 +77,75 @@ def test_class_shards_add_up_to_one_process(tmp_path, digits_cache, method, spre
     moved = (single.images - start.images).norm()
     assert moved > 0.1
     spread(float((rank0 - single.images).norm() / moved), 1e-3)
+
+
+def test_class_sharded_run_ends_with_the_single_process_evaluation_table(tmp_path, digits_cache):
+    """The README's multi-device recipe: every rank evaluates its share, one table results."""
+    from dcl.data.synthetic import SyntheticSet
+    from dcl.evaluation import SynthesisEvaluation, run_protocol
+
+    evaluation = SynthesisEvaluation(num_models=3, epochs=1, baseline="random")
+    kwargs = {"multi_gpu": "shard_classes", "ipc": 1}
+    synthesize(
+        tmp_path, digits_cache, 2, devices=2, strategy="ddp_spawn", callbacks=[evaluation], **kwargs
+    )
+    doc = json.loads((tmp_path / "evaluation.json").read_text())
+    syn = SyntheticSet.load(tmp_path / "synthetic.pt")
+    # One process, one thread (as each CPU rank had), evaluates the very same set and baseline.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = RealDataModule("digits", cache_dir=str(digits_cache))
+        data.setup()
+        alone = run_protocol(syn, data.test, ["ConvNet"], 3, 1, seed=syn.seed, progress=False)
+        base = select_baseline("random", data.train, 1, seed=syn.seed)
+        base_alone = run_protocol(
+            base, data.test, ["ConvNet"], 3, 1, seed=syn.seed, progress=False, method="dm"
+        )
+    finally:
+        torch.set_num_threads(threads)
+    # The same computations (each model depends on its seed only): the same accuracies.
+    assert doc["results"]["ConvNet"]["accuracies"] == alone["ConvNet"]
+    assert doc["baseline"]["results"]["ConvNet"]["accuracies"] == base_alone["ConvNet"]
+
+
+def test_logged_loss_is_every_ranks_loss(tmp_path, digits_cache):
+    kwargs = {"multi_gpu": "shard_classes", "ipc": 1}
+    _, sharded = synthesize(
+        tmp_path / "ddp", digits_cache, 1, devices=2, strategy="ddp_spawn", **kwargs
+    )
+    _, single = synthesize(tmp_path / "one", digits_cache, 1, **kwargs)
+    # The first step's loss on the same initial images: all classes, summed over the shards.
+    ours, theirs = float(sharded.callback_metrics["loss"]), float(single.callback_metrics["loss"])
+    assert ours == pytest.approx(theirs, rel=1e-5)
+
+
+def test_a_nan_on_one_rank_stops_every_rank_and_keeps_the_last_good_step(tmp_path, digits_cache):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from dcl.data.synthetic import SyntheticSet
+    from tests.synthesis.helpers import NaNOnRankOne
+
+    L.seed_everything(0, verbose=False)
+    data = RealDataModule("digits", cache_dir=str(digits_cache))
+    model = NaNOnRankOne(data.info, ipc=1, batch_real=8, image_log_every_n_steps=0)
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_last=True)
+    from tests.synthesis.helpers import DestroyProcessGroup
+
+    trainer = L.Trainer(
+        max_steps=4,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        default_root_dir=str(tmp_path),
+        logger=False,
+        callbacks=[checkpoints, DestroyProcessGroup()],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.raises(Exception, match="Non-finite matching loss at step 1") as err:
+        trainer.fit(model, data)
+    assert "every rank stopped" in str(err.value)
+    saved = SyntheticSet.load(tmp_path / "synthetic.pt")
+    assert saved.step == 1 and torch.isfinite(saved.images).all()
+    assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["global_step"] == 1

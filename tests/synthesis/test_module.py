@@ -1,3 +1,4 @@
+import lightning as L
 import pytest
 import torch
 
@@ -182,8 +183,8 @@ def test_batchnorm_statistics_images_are_drawn_apart_from_the_matching_batch(
     draws = []
     original = RealDataModule.real_batch
 
-    def spy(self, n, classes=None, step=None, rank=None, stream=REAL):
-        out = original(self, n, classes, step=step, rank=rank, stream=stream)
+    def spy(self, n, classes=None, step=None, rank=None, stream=REAL, seed=None):
+        out = original(self, n, classes, step=step, rank=rank, stream=stream, seed=seed)
         draws.append((n, stream, out))
         return out
 
@@ -193,3 +194,61 @@ def test_batchnorm_statistics_images_are_drawn_apart_from_the_matching_batch(
     assert (n_stats, stats_stream, n_match, match_stream) == (16, BN_STATS, 32, REAL)
     # Same step and seed, yet not the matching batch's first 16 images of each class.
     assert not torch.equal(stats, match[:, :16])
+
+
+def test_a_second_fit_continues_from_the_current_images(tmp_path, digits_cache):
+    model, _ = synthesize(tmp_path / "a", digits_cache, 2)
+    after_two = model.images.detach().clone()
+    data = RealDataModule("digits", cache_dir=str(digits_cache))
+    trainer = L.Trainer(
+        max_steps=2,
+        accelerator="cpu",
+        default_root_dir=str(tmp_path / "b"),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, data)
+    assert model.step == 4 and model.synthetic_set().step == 4
+    moved = model.images.detach()
+    assert not torch.equal(moved, after_two)  # updated further, not re-initialised
+    restarted, _ = synthesize(tmp_path / "c", digits_cache, 2)
+    assert not torch.allclose(moved, restarted.images)
+
+
+def test_resume_keeps_the_runs_seed_whatever_the_new_process_seeds(tmp_path, digits_cache):
+    kwargs = {"method": "dm", "ipc": 2}
+    straight, _ = synthesize(tmp_path / "straight", digits_cache, 4, seed=123, **kwargs)
+    _, trainer = synthesize(tmp_path / "part", digits_cache, 2, seed=123, **kwargs)
+    ckpt = tmp_path / "part.ckpt"
+    trainer.save_checkpoint(ckpt)
+    # seed_everything(true) would give a fresh random seed to the resumed process.
+    resumed, _ = synthesize(
+        tmp_path / "resumed", digits_cache, 4, seed=999, ckpt_path=str(ckpt), **kwargs
+    )
+    assert resumed.seed == 123 and resumed.hparams.seed == 123
+    torch.testing.assert_close(resumed.images, straight.images)
+
+
+@pytest.mark.parametrize("method", ["dc", "dsa"])
+def test_float16_mixed_precision_is_refused_for_gradient_matching(method):
+    from types import SimpleNamespace
+
+    from dcl.synthesis.guards import check_precision
+
+    # On a GPU trainer.precision stays "16-mixed"; the CPU cannot run float16 AMP (below).
+    with pytest.raises(ValueError, match="inner-loop network trains without a gradient scaler"):
+        check_precision(SimpleNamespace(precision="16-mixed"), method)
+    check_precision(SimpleNamespace(precision="16-mixed"), "dm")  # DM runs under the scaler
+    check_precision(SimpleNamespace(precision="bf16-mixed"), method)
+
+
+@pytest.mark.parametrize("method", ["dm", "dsa"])
+def test_16_mixed_on_cpu_runs_end_to_end_as_lightnings_bf16(tmp_path, digits_cache, method):
+    model, trainer = synthesize(
+        tmp_path, digits_cache, 2, method=method, precision="16-mixed", outer_loop=2, inner_loop=1
+    )
+    assert trainer.precision == "bf16-mixed"  # Lightning's CPU fallback: no float16 AMP on CPU
+    assert trainer.global_step == 2 and torch.isfinite(model.images).all()
+    assert model.images.dtype == torch.float32
