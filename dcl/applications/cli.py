@@ -10,8 +10,8 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from dcl.baselines import select_indices
 from dcl.data import ClassImages, load_real
-from dcl.evaluation.cli import device_name, resolve_device
 from dcl.evaluation.report import json_safe
+from dcl.evaluation.sources import device_name, resolve_device
 
 # (flag, type, default, help) of one plain option.
 Option = tuple[str, Any, Any, str]

@@ -22,8 +22,8 @@ from dcl.applications.nas import Candidate, TrainingSet, as_training_set, run_se
 from dcl.applications.plot import line_plot
 from dcl.baselines import random_real_set
 from dcl.data import SyntheticSet
-from dcl.evaluation.cli import check_matches
 from dcl.evaluation.report import write_json
+from dcl.evaluation.sources import check_matches
 
 
 def nas_parser() -> ArgumentParser:

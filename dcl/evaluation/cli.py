@@ -15,22 +15,19 @@ forgetting, built from the real training set without writing a file (the seed de
 from __future__ import annotations
 
 import dataclasses
-import platform
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from dcl.baselines import BASELINES, select_baseline
-from dcl.baselines.features import save_extractor, train_feature_extractor
-from dcl.baselines.specs import SPEC_EXAMPLE, SPEC_FORMAT, is_spec, parse_spec
-from dcl.data import ClassImages, DatasetInfo, SyntheticSet, load_real
-from dcl.data.folders import DatasetNotFoundError
+from dcl.baselines import BASELINES
+from dcl.baselines.specs import SPEC_EXAMPLE, SPEC_FORMAT, is_spec
+from dcl.data import SyntheticSet
 from dcl.evaluation.distributed import gather_results
 from dcl.evaluation.pools import POOLS, expand_models
 from dcl.evaluation.protocol import AUGMENTS, recipes, run_protocol
 from dcl.evaluation.report import evaluation_document, format_table, write_json
+from dcl.evaluation.sources import build_baseline, device_name, load_sources, resolve_device
 
 OPTIONS = (
     "synthetic", "models", "num_models", "epochs", "augment", "data_root", "cache_dir",
@@ -154,113 +151,6 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is cuda when available, else cpu; anything else is passed to ``torch.device``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name} asked for, but CUDA is not available; use cpu or auto.")
-    return device
-
-
-def device_name(device: torch.device) -> str:
-    """A human-readable name of ``device`` for the results file."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{device.type} ({platform.processor() or platform.machine()})"
-
-
-def check_matches(syn: SyntheticSet, test: ClassImages) -> None:
-    """Raise ``ValueError`` unless the test set has the set's channels, image size and classes."""
-    want, got = syn.info, test.info
-    if _shape(want) != _shape(got):
-        raise ValueError(
-            f"The set was made from {want.name} ({_describe(want)}) but the test set found is "
-            f"{got.name} ({_describe(got)}). Point --data_root at the dataset the set was made "
-            "from."
-        )
-
-
-def _shape(info: DatasetInfo) -> tuple[int, int, int]:
-    return info.channels, info.image_size, info.num_classes
-
-
-def _describe(info: DatasetInfo) -> str:
-    size = f"{info.image_size}x{info.image_size}"
-    return f"{info.channels} channel(s), {size}, {info.num_classes} classes"
-
-
-def _load(cfg: Namespace, device: torch.device) -> tuple[SyntheticSet, ClassImages, ClassImages]:
-    """The set to evaluate and the real train/test splits of its dataset."""
-    source, spec, syn = cfg.synthetic, None, None
-    if is_spec(source):
-        spec = parse_spec(source)
-        dataset = spec[1]
-    elif Path(source).is_file():
-        syn = SyntheticSet.load(source)
-        dataset = syn.info.name
-    else:
-        raise FileNotFoundError(
-            f"No synthetic set at '{source}'. Pass a file written by train_synthetic.py or "
-            f"SyntheticSet.save, or a baseline spec {SPEC_FORMAT} (e.g. '{SPEC_EXAMPLE}')."
-        )
-    try:
-        train, test = load_real(dataset, cfg.data_root, download=False, cache_dir=cfg.cache_dir)
-    except DatasetNotFoundError as err:
-        raise DatasetNotFoundError(
-            f"{err} (evaluate.py never downloads: point --data_root at the folder holding "
-            f"{dataset}, or fetch it once with train_synthetic.py --data.download true.)"
-        ) from err
-    if spec is not None:
-        method, _, ipc, seed = spec
-        syn = _baseline(method, train, ipc, cfg.seed if seed is None else seed, cfg, device)
-    check_matches(syn, test)
-    return syn, train, test
-
-
-def _baseline(
-    method: str, train: ClassImages, ipc: int, seed: int, cfg: Namespace, device: torch.device
-) -> SyntheticSet:
-    """Build a coreset baseline on ``train``, with clear errors for options that cannot work."""
-    smallest = int(train.counts.min())
-    if ipc > smallest:
-        raise ValueError(
-            f"ipc={ipc} images per class asked for, but a class of {train.info.name} has only "
-            f"{smallest} training images: use ipc <= {smallest}."
-        )
-    if cfg.extractor is not None and method != "random" and not Path(cfg.extractor).is_file():
-        _train_extractor(train, Path(cfg.extractor), cfg.extractor_epochs, seed, device)
-    return select_baseline(
-        method,
-        train,
-        ipc,
-        seed=seed,
-        extractor_path=cfg.extractor,
-        extractor_epochs=cfg.extractor_epochs,
-        device=device,
-    )
-
-
-def _train_extractor(
-    train: ClassImages, path: Path, epochs: int, seed: int, device: torch.device
-) -> None:
-    """Train the ConvNet feature extractor once and keep it at ``path`` for later runs."""
-    print(f"No feature extractor at '{path}': training one ({epochs} epochs), saving it there.")
-    net, record = train_feature_extractor(
-        train, epochs=epochs, seed=seed, device=device, track_forgetting=True, verbose=True
-    )
-    save_extractor(
-        net,
-        path,
-        backbone="ConvNet",
-        dataset=train.info.name,
-        epochs=epochs,
-        seed=seed,
-        forgetting=record,
-    )
-
-
 def _settings(cfg: Namespace, syn: SyntheticSet, **resolved: Any) -> dict[str, Any]:
     """Every option as given, then what was resolved from them and the set's metadata."""
     settings = {name: cfg[name] for name in OPTIONS}
@@ -315,14 +205,14 @@ def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
     """One rank of ``evaluate.py``: its share of the models, gathered into the whole table."""
     device = fabric.device
     try:
-        syn, train, test = _load(cfg, device)
+        syn, train, test = load_sources(cfg, device)
         models = expand_models(cfg.models, syn.backbone)
         plan = recipes(syn, models, cfg.augment, cfg.epochs)
         base = None
         if cfg.baseline == syn.method and cfg.seed == syn.seed and is_spec(cfg.synthetic):
             base = syn  # the very same selection: do not build it twice
         elif cfg.baseline is not None:
-            base = _baseline(cfg.baseline, train, syn.ipc, cfg.seed, cfg, device)
+            base = build_baseline(cfg.baseline, train, syn.ipc, cfg.seed, cfg, device)
     except (ValueError, FileNotFoundError) as err:
         build_parser().error(str(err))
     protocol = dict(

@@ -10,7 +10,7 @@ import dcl
 from dcl.baselines import select_baseline
 from dcl.baselines.specs import parse_spec
 from dcl.data import DatasetInfo, SyntheticSet
-from dcl.evaluation import cli
+from dcl.evaluation import cli, sources
 from dcl.evaluation.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,7 +191,7 @@ def test_missing_extractor_is_trained_once_then_reused(fast, tmp_path, monkeypat
     def refuse(*args, **kwargs):
         raise AssertionError("the saved extractor should have been reused")
 
-    monkeypatch.setattr(cli, "train_feature_extractor", refuse)
+    monkeypatch.setattr(sources, "train_feature_extractor", refuse)
     second = main([*args, "--extractor_epochs", "1"])
     assert second["results"] == first["results"]  # same extractor, same selection, same seeds
     kcenter = main(["--synthetic", "kcenter:digits:ipc=1", *fast, "--extractor", str(path)])

@@ -1,0 +1,124 @@
+"""What ``evaluate.py`` evaluates: the set or coreset baseline, the real splits, the device."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+from jsonargparse import Namespace
+
+from dcl.baselines import select_baseline
+from dcl.baselines.features import save_extractor, train_feature_extractor
+from dcl.baselines.specs import SPEC_EXAMPLE, SPEC_FORMAT, is_spec, parse_spec
+from dcl.data import ClassImages, DatasetInfo, SyntheticSet, load_real
+from dcl.data.folders import DatasetNotFoundError
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is cuda when available, else cpu; anything else is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} asked for, but CUDA is not available; use cpu or auto.")
+    return device
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name of ``device`` for the results file."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({platform.processor() or platform.machine()})"
+
+
+def check_matches(syn: SyntheticSet, test: ClassImages) -> None:
+    """Raise ``ValueError`` unless the test set has the set's channels, image size and classes."""
+    want, got = syn.info, test.info
+    if _shape(want) != _shape(got):
+        raise ValueError(
+            f"The set was made from {want.name} ({_describe(want)}) but the test set found is "
+            f"{got.name} ({_describe(got)}). Point --data_root at the dataset the set was made "
+            "from."
+        )
+
+
+def _shape(info: DatasetInfo) -> tuple[int, int, int]:
+    return info.channels, info.image_size, info.num_classes
+
+
+def _describe(info: DatasetInfo) -> str:
+    size = f"{info.image_size}x{info.image_size}"
+    return f"{info.channels} channel(s), {size}, {info.num_classes} classes"
+
+
+def load_sources(
+    cfg: Namespace, device: torch.device
+) -> tuple[SyntheticSet, ClassImages, ClassImages]:
+    """The set to evaluate and the real train/test splits of its dataset."""
+    source, spec, syn = cfg.synthetic, None, None
+    if is_spec(source):
+        spec = parse_spec(source)
+        dataset = spec[1]
+    elif Path(source).is_file():
+        syn = SyntheticSet.load(source)
+        dataset = syn.info.name
+    else:
+        raise FileNotFoundError(
+            f"No synthetic set at '{source}'. Pass a file written by train_synthetic.py or "
+            f"SyntheticSet.save, or a baseline spec {SPEC_FORMAT} (e.g. '{SPEC_EXAMPLE}')."
+        )
+    try:
+        train, test = load_real(dataset, cfg.data_root, download=False, cache_dir=cfg.cache_dir)
+    except DatasetNotFoundError as err:
+        raise DatasetNotFoundError(
+            f"{err} (evaluate.py never downloads: point --data_root at the folder holding "
+            f"{dataset}, or fetch it once with train_synthetic.py --data.download true.)"
+        ) from err
+    if spec is not None:
+        method, _, ipc, seed = spec
+        syn = build_baseline(method, train, ipc, cfg.seed if seed is None else seed, cfg, device)
+    check_matches(syn, test)
+    return syn, train, test
+
+
+def build_baseline(
+    method: str, train: ClassImages, ipc: int, seed: int, cfg: Namespace, device: torch.device
+) -> SyntheticSet:
+    """Build a coreset baseline on ``train``, with clear errors for options that cannot work."""
+    smallest = int(train.counts.min())
+    if ipc > smallest:
+        raise ValueError(
+            f"ipc={ipc} images per class asked for, but a class of {train.info.name} has only "
+            f"{smallest} training images: use ipc <= {smallest}."
+        )
+    if cfg.extractor is not None and method != "random" and not Path(cfg.extractor).is_file():
+        _train_extractor(train, Path(cfg.extractor), cfg.extractor_epochs, seed, device)
+    return select_baseline(
+        method,
+        train,
+        ipc,
+        seed=seed,
+        extractor_path=cfg.extractor,
+        extractor_epochs=cfg.extractor_epochs,
+        device=device,
+    )
+
+
+def _train_extractor(
+    train: ClassImages, path: Path, epochs: int, seed: int, device: torch.device
+) -> None:
+    """Train the ConvNet feature extractor once and keep it at ``path`` for later runs."""
+    print(f"No feature extractor at '{path}': training one ({epochs} epochs), saving it there.")
+    net, record = train_feature_extractor(
+        train, epochs=epochs, seed=seed, device=device, track_forgetting=True, verbose=True
+    )
+    save_extractor(
+        net,
+        path,
+        backbone="ConvNet",
+        dataset=train.info.name,
+        epochs=epochs,
+        seed=seed,
+        forgetting=record,
+    )
