@@ -1,3 +1,40 @@
-"""dcl: dataset condensation (DC, DSA, DM) and coreset baselines on PyTorch Lightning."""
+"""dcl: dataset condensation (DC, DSA, DM) and coreset baselines on PyTorch Lightning.
+
+The names a user needs are importable from here (loaded on first use, so ``import dcl`` stays
+cheap): the data module, the synthesis and evaluation modules, the set they exchange, the
+evaluation entry point, the network factory and the coreset baselines.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "RealDataModule": "dcl.data.module",
+    "SyntheticSet": "dcl.data.synthetic",
+    "SynthesisModule": "dcl.synthesis.module",
+    "EvaluationModule": "dcl.evaluation.protocol",
+    "run_protocol": "dcl.evaluation.protocol",
+    "summarize": "dcl.evaluation.protocol",
+    "SynthesisEvaluation": "dcl.evaluation.callback",
+    "build_network": "dcl.networks",
+    "select_baseline": "dcl.baselines",
+    "BASELINES": "dcl.baselines",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'dcl' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
