@@ -98,8 +98,14 @@ def synthesis_config(args: argparse.Namespace, shipped: dict, run_dir: Path) -> 
     return override
 
 
-def synthesise(args: argparse.Namespace, shipped: dict, config_path: Path, seed: int | None):
-    """One synthesis run of the shipped config with the scaling options; ``(cli, seconds)``."""
+def synthesise(
+    args: argparse.Namespace, shipped: dict, config_path: Path, seed: int | None
+) -> tuple[Any, float, dict]:
+    """One synthesis run of the shipped config with the scaling options.
+
+    Returns:
+        The ``LightningCLI`` that ran, its seconds, and the override config it applied.
+    """
     name = run_name(args) + ("" if seed is None else f"_seed{seed}")
     run_dir = Path(args.run_dir or REPO / "runs" / "reproduce") / name
     run_dir.mkdir(parents=True, exist_ok=True)

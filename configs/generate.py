@@ -11,7 +11,12 @@ from pathlib import Path
 import yaml
 
 from dcl.augmentation import default_dsa_strategy
-from dcl.synthesis.settings import DEFAULT_INIT, DEFAULT_MOMENTUM_NET, default_loops
+from dcl.synthesis.settings import (
+    DEFAULT_INIT,
+    DEFAULT_LR_IMG,
+    DEFAULT_MOMENTUM_NET,
+    default_loops,
+)
 
 HERE = Path(__file__).parent
 DATASETS = ("mnist", "fashionmnist", "svhn", "cifar10", "cifar100")
@@ -42,7 +47,7 @@ def config(method: str, dataset: str, ipc: int) -> dict:
         "backbone": "ConvNet",
         "init": DEFAULT_INIT[method],
         "batch_real": 256,
-        "lr_img": {"dm": 1.0, "dc": 0.1, "dsa": 0.1}[method],
+        "lr_img": DEFAULT_LR_IMG[method],
         "momentum_img": 0.5,
         "image_log_every_n_steps": 500,
     }

@@ -19,14 +19,15 @@ def uniform_int(u: Tensor, lo: int, hi: int) -> Tensor:
     return (lo + torch.floor(u * (hi - lo + 1))).long().clamp(lo, hi)
 
 
-def translate(x: Tensor, dh: Tensor, dw: Tensor, ph: int, pw: int) -> Tensor:
-    """Per-image ``out[..., i, j] = x[..., i + dh, j + dw]`` with zero fill (``|dh| <= ph``)."""
-    M, C, H, W = x.shape
-    xp = F.pad(x, (pw, pw, ph, ph))
-    rows = torch.arange(H, device=x.device) + dh.view(-1, 1) + ph
-    xp = xp.gather(2, rows.view(M, 1, H, 1).expand(M, C, H, W + 2 * pw))
-    cols = torch.arange(W, device=x.device) + dw.view(-1, 1) + pw
-    return xp.gather(3, cols.view(M, 1, 1, W).expand(M, C, H, W))
+def translate(x: Tensor, dh: Tensor, dw: Tensor, fill: Tensor | float = 0.0) -> Tensor:
+    """Per-image ``out[..., i, j] = x[..., i + dh, j + dw]``; ``fill`` where that is outside.
+
+    ``fill`` is a scalar (DSA's zero) or one value per channel (DC's batch mean).
+    """
+    _, _, H, W = x.shape
+    rows = torch.arange(H, device=x.device) + dh.view(-1, 1)
+    cols = torch.arange(W, device=x.device) + dw.view(-1, 1)
+    return take(x, rows, cols, fill)
 
 
 def theta(a: Tensor, b: Tensor, c: Tensor, d: Tensor) -> Tensor:

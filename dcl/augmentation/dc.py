@@ -38,6 +38,7 @@ from dcl.augmentation._functional import (
     nearest_source,
     spline_prefilter,
     take,
+    translate,
 )
 
 __all__ = [
@@ -154,7 +155,7 @@ def dc_apply(x: Tensor, params: DCParams) -> Tensor:
 
     def run(k: int, xs: Tensor, idx: Tensor) -> Tensor:
         if k == 0:
-            return _crop(xs, p.shift[idx], mean)
+            return translate(xs, p.shift[idx, 0], p.shift[idx, 1], mean)
         if k == 1:
             return _scale(xs, p.size[idx])
         if k == 2:
@@ -211,14 +212,6 @@ def dc_augment(
         x.shape, generator, strategy=strategy, crop=crop, scale=scale, rotate=rotate, noise=noise
     )
     return dc_apply(x, params)
-
-
-def _crop(x: Tensor, shift: Tensor, fill: Tensor) -> Tensor:
-    """``out[i, j] = x[i + dh, j + dw]``, the per-channel ``fill`` outside."""
-    _, _, H, W = x.shape
-    rows = torch.arange(H, device=x.device) + shift[:, :1]
-    cols = torch.arange(W, device=x.device) + shift[:, 1:]
-    return take(x, rows, cols, fill)
 
 
 def _scale(x: Tensor, size: Tensor) -> Tensor:

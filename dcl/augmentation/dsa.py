@@ -133,7 +133,7 @@ def _crop(x: Tensor, p: DSAParams) -> Tensor:
     H, W = x.shape[-2:]
     sh, sw = int(H * _CROP_RATIO + 0.5), int(W * _CROP_RATIO + 0.5)
     dh, dw = uniform_int(p.crop[:, 0], -sh, sh), uniform_int(p.crop[:, 1], -sw, sw)
-    return translate(x, dh, dw, sh, sw)
+    return translate(x, dh, dw)
 
 
 def _cutout(x: Tensor, p: DSAParams) -> Tensor:

@@ -103,9 +103,7 @@ class SyntheticSet:
 
     def denormalized(self) -> Tensor:
         """Images mapped back to [0, 1] (clipped) for display."""
-        mean = torch.tensor(self.info.mean).view(1, -1, 1, 1)
-        std = torch.tensor(self.info.std).view(1, -1, 1, 1)
-        return (self.images.detach().float().cpu() * std + mean).clamp(0, 1)
+        return denormalize(self.images, self.info)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form written by ``save``."""
@@ -219,11 +217,15 @@ def image_grid(
     k, side = images.shape[0] // ipc, images.shape[-1]
     rows, cols = min(k, classes), min(ipc, per_class)
     index = (torch.arange(rows).view(-1, 1) * ipc + torch.arange(cols)).flatten()
-    chosen = images.detach()[index.to(images.device)].float().cpu()
-    mean = torch.tensor(info.mean).view(1, -1, 1, 1)
-    std = torch.tensor(info.std).view(1, -1, 1, 1)
-    chosen = (chosen * std + mean).clamp(0, 1)
+    chosen = denormalize(images.detach()[index.to(images.device)], info)
     scale = scale if scale is not None else max(1, min(4, GRID_SIDE // side))
     if scale > 1:
         chosen = chosen.repeat_interleave(scale, -1).repeat_interleave(scale, -2)
     return make_grid(chosen, nrow=cols, padding=2, pad_value=1.0)
+
+
+def denormalize(images: Tensor, info: DatasetInfo) -> Tensor:
+    """Normalised ``(N, C, H, W)`` images back to [0, 1] (clipped), as float32 on the CPU."""
+    mean = torch.tensor(info.mean).view(1, -1, 1, 1)
+    std = torch.tensor(info.std).view(1, -1, 1, 1)
+    return (images.detach().float().cpu() * std + mean).clamp(0, 1)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import lightning as L
 
-from dcl.evaluation.distributed import gather_results, shard_of
+from dcl.evaluation.distributed import gather_results
 from dcl.evaluation.pools import expand_models
 from dcl.evaluation.protocol import recipes, run_protocol
 from dcl.evaluation.recipe import AUGMENTS
@@ -76,6 +76,7 @@ class SynthesisEvaluation(L.Callback):
     ) -> dict[str, list[float]]:
         """Every rank trains its share of the models; all ranks get the whole table."""
         syn = syn if syn is not None else pl_module.synthetic_set()
+        strategy = trainer.strategy
         models = expand_models(self.models, pl_module.hparams.backbone)
         results = run_protocol(
             syn,
@@ -86,12 +87,11 @@ class SynthesisEvaluation(L.Callback):
             augment=self.augment,
             method=pl_module.method,  # the baseline is trained like the set itself
             seed=pl_module.seed,
-            device=trainer.strategy.root_device,
+            device=strategy.root_device,
             progress=progress and trainer.is_global_zero,
             compile=self.compile,
-            shard=shard_of(trainer.strategy),
+            shard=(strategy.global_rank, strategy.world_size),
         )
-        strategy = trainer.strategy
         return gather_results(results, strategy.all_gather, strategy.root_device)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -109,7 +109,8 @@ class SynthesisEvaluation(L.Callback):
         """
         if not self.at_end or trainer.interrupted:
             return
-        results = self._evaluate(trainer, pl_module, progress=True)
+        syn = pl_module.synthetic_set()  # one copy of the images for evaluation and report
+        results = self._evaluate(trainer, pl_module, syn, progress=True)
         base, name = None, self.baseline
         if name:
             from dcl.baselines import select_baseline
@@ -123,11 +124,11 @@ class SynthesisEvaluation(L.Callback):
             )
             base = self._evaluate(trainer, pl_module, chosen, progress=True)
         if trainer.is_global_zero:
-            self._report(trainer, pl_module, results, base)
+            self._report(trainer, pl_module, syn, results, base)
 
-    def _report(self, trainer, pl_module, results: dict, base: dict | None) -> None:
+    def _report(self, trainer, pl_module, syn, results: dict, base: dict | None) -> None:
         out = Path(pl_module.output_dir)
-        settings = self._settings(pl_module)
+        settings = self._settings(pl_module, syn)
         write_json(
             evaluation_document(results, base, self.baseline, settings), out / "evaluation.json"
         )
@@ -150,9 +151,9 @@ class SynthesisEvaluation(L.Callback):
             f"{out.parent}"
         )
 
-    def _settings(self, pl_module: L.LightningModule) -> dict:
+    def _settings(self, pl_module: L.LightningModule, syn) -> dict:
         models = expand_models(self.models, pl_module.hparams.backbone)
-        plan = recipes(pl_module.synthetic_set(), models, self.augment, self.epochs)
+        plan = recipes(syn, models, self.augment, self.epochs)
         return {
             "method": pl_module.method,
             "dataset": pl_module.info.name,

@@ -73,8 +73,9 @@ def build_parser() -> ArgumentParser:
         "--augment",
         type=Literal[AUGMENTS],
         default="auto",
-        help="Training augmentation: auto (dsa for DSA/DM sets, dc for DC on MNIST, else none), "
-        "dsa, dc or none. A baseline is trained with the same augmentation as the set.",
+        help="Training augmentation: auto (the release's recipe per network: the set's own DSA "
+        "strategy for DSA/DM sets; for DC sets crop_noise on batch-norm networks, dc on MNIST, "
+        "else none), dsa, dc, crop_noise or none. A baseline trains like the set.",
     )
     parser.add_argument(
         "--data_root",

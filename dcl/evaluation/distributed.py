@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from lightning.pytorch.strategies import Strategy
 from torch import Tensor
 
 
@@ -40,8 +39,3 @@ def gather_results(
     if bool((owners != 1).any()):
         raise RuntimeError(f"Every model must be evaluated by exactly one rank, got {owners}.")
     return {n: [float(v) for v in row] for n, row in zip(names, joined, strict=True)}
-
-
-def shard_of(strategy: Strategy) -> tuple[int, int]:
-    """``(rank, world_size)`` of this process in ``strategy``."""
-    return strategy.global_rank, strategy.world_size

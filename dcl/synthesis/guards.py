@@ -19,8 +19,7 @@ def check_precision(trainer: L.Trainer, method: str) -> None:
         raise ValueError(
             f"--trainer.precision {precision} is not supported for {method.upper()}: its "
             "inner-loop network trains without a gradient scaler, so float16 gradients would "
-            "underflow. "
-            "Use bf16-mixed (same range as float32) or 32-true."
+            "underflow. Use bf16-mixed (same range as float32) or 32-true."
         )
 
 
