@@ -27,7 +27,13 @@ from dcl.evaluation.distributed import gather_results
 from dcl.evaluation.pools import POOLS, expand_models
 from dcl.evaluation.protocol import AUGMENTS, recipes, run_protocol
 from dcl.evaluation.report import evaluation_document, format_table, write_json
-from dcl.evaluation.sources import build_baseline, device_name, load_sources, resolve_device
+from dcl.evaluation.sources import (
+    build_baseline,
+    device_name,
+    load_sources,
+    locate,
+    resolve_device,
+)
 
 OPTIONS = (
     "synthetic", "models", "num_models", "epochs", "augment", "data_root", "cache_dir",
@@ -189,7 +195,9 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
         if cfg.devices < 1 or cfg.num_nodes < 1:
             raise ValueError("--devices and --num_nodes must be at least 1.")
         device = resolve_device(cfg.device)
-    except ValueError as err:
+        if cfg.devices * cfg.num_nodes > 1:
+            locate(cfg.synthetic)  # one clear error here, not one crashed process per rank
+    except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
     devices = [device.index] if device.index is not None else cfg.devices
     fabric = L.Fabric(

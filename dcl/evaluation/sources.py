@@ -52,22 +52,30 @@ def _describe(info: DatasetInfo) -> str:
     return f"{info.channels} channel(s), {size}, {info.num_classes} classes"
 
 
+def locate(source: str) -> tuple[tuple | None, SyntheticSet | None, str]:
+    """``(spec, set, dataset)`` of ``--synthetic``: a parsed baseline spec or a loaded set file.
+
+    Raises:
+        FileNotFoundError: Neither a spec nor a readable file; the message says what to pass.
+        ValueError: A malformed spec or a damaged set file.
+    """
+    if is_spec(source):
+        spec = parse_spec(source)
+        return spec, None, spec[1]
+    if Path(source).is_file():
+        syn = SyntheticSet.load(source)
+        return None, syn, syn.info.name
+    raise FileNotFoundError(
+        f"No synthetic set at '{source}'. Pass a file written by train_synthetic.py or "
+        f"SyntheticSet.save, or a baseline spec {SPEC_FORMAT} (e.g. '{SPEC_EXAMPLE}')."
+    )
+
+
 def load_sources(
     cfg: Namespace, device: torch.device
 ) -> tuple[SyntheticSet, ClassImages, ClassImages]:
     """The set to evaluate and the real train/test splits of its dataset."""
-    source, spec, syn = cfg.synthetic, None, None
-    if is_spec(source):
-        spec = parse_spec(source)
-        dataset = spec[1]
-    elif Path(source).is_file():
-        syn = SyntheticSet.load(source)
-        dataset = syn.info.name
-    else:
-        raise FileNotFoundError(
-            f"No synthetic set at '{source}'. Pass a file written by train_synthetic.py or "
-            f"SyntheticSet.save, or a baseline spec {SPEC_FORMAT} (e.g. '{SPEC_EXAMPLE}')."
-        )
+    spec, syn, dataset = locate(cfg.synthetic)
     try:
         train, test = load_real(dataset, cfg.data_root, download=False, cache_dir=cfg.cache_dir)
     except DatasetNotFoundError as err:

@@ -217,3 +217,17 @@ def test_two_processes_split_the_models_and_give_one_processs_table(saved_set, d
     for arch in ("ConvNet", "MLP"):
         assert shared["results"][arch] == alone["results"][arch]
         assert shared["baseline"]["results"][arch] == alone["baseline"]["results"][arch]
+
+
+def test_a_bad_set_fails_before_any_process_starts(tmp_path, capsys, monkeypatch):
+    import lightning as L
+
+    def no_launch(*args, **kwargs):
+        raise AssertionError("processes were launched for a set that does not exist")
+
+    monkeypatch.setattr(L.Fabric, "launch", no_launch)
+    args = ["--synthetic", str(tmp_path / "missing.pt"), "--devices", "2", "--device", "cpu"]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--strategy", "ddp_spawn"])
+    assert exc.value.code == 2
+    assert "No synthetic set at" in capsys.readouterr().err
