@@ -4,7 +4,9 @@ Example (CPU-sized): ``python continual.py --dataset mnist --data_root ../shared
 --steps 5 --ipc 10 --methods dm,herding,random --output results/continual``.
 """
 
-from dcl.applications.continual_cli import continual_main
+import sys
+
+from dcl import console
 
 if __name__ == "__main__":
-    continual_main()
+    sys.exit(console.continual())

@@ -3,7 +3,9 @@
 Run ``python evaluate.py --help`` for every option; ``dcl.evaluation.cli`` documents the spec form.
 """
 
-from dcl.evaluation.cli import main
+import sys
+
+from dcl import console
 
 if __name__ == "__main__":
-    main()
+    sys.exit(console.evaluate())

@@ -4,7 +4,9 @@ Example (CPU-sized): ``python nas.py --dataset mnist --data_root ../shared/datas
 --full_subset 6000 --output results/nas``.
 """
 
-from dcl.applications.nas_cli import nas_main
+import sys
+
+from dcl import console
 
 if __name__ == "__main__":
-    nas_main()
+    sys.exit(console.nas())

@@ -1,6 +1,8 @@
 """Condense a dataset: ``python train_synthetic.py fit --config configs/quickstart.yaml``."""
 
-from dcl.cli import train_main
+import sys
+
+from dcl import console
 
 if __name__ == "__main__":
-    train_main()
+    sys.exit(console.train())

@@ -2,7 +2,8 @@
 
 The names a user needs are importable from here (loaded on first use, so ``import dcl`` stays
 cheap): the data module, the synthesis and evaluation modules, the set they exchange, the
-evaluation entry point, the network factory and the coreset baselines.
+interface of matching methods, the evaluation entry point, the network factory and its embedding
+call, and the coreset baselines.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ _EXPORTS = {
     "RealDataModule": "dcl.data.module",
     "SyntheticSet": "dcl.data.synthetic",
     "SynthesisModule": "dcl.synthesis.module",
+    "MatchingMethod": "dcl.synthesis.methods",
+    "StepContext": "dcl.synthesis.methods",
     "EvaluationModule": "dcl.evaluation.protocol",
     "run_protocol": "dcl.evaluation.protocol",
     "summarize": "dcl.evaluation.protocol",
     "SynthesisEvaluation": "dcl.evaluation.callback",
     "build_network": "dcl.networks",
+    "embed": "dcl.networks",
     "select_baseline": "dcl.baselines",
     "BASELINES": "dcl.baselines",
 }

@@ -14,13 +14,18 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from dcl.networks.embedding import embed as features
+
 # Runs a network on a batch: (net, x) -> output; e.g. a torch.compile'd ``net.embed`` call.
 Forward = Callable[[nn.Module, Tensor], Tensor]
 
 
 def embed(net: nn.Module, x: Tensor) -> Tensor:
-    """The network's feature embedding (DM's ``net.embed``) of a batch."""
-    return net.embed(x)
+    """The network's feature embedding of a batch (DM's); see ``dcl.networks.embed``.
+
+    ``net.embed(x)`` when the network has that method, else the input of its last ``nn.Linear``.
+    """
+    return features(net, x)
 
 
 def logits(net: nn.Module, x: Tensor) -> Tensor:

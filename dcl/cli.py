@@ -1,11 +1,13 @@
-"""Lightning CLI for synthesis: ``python train_synthetic.py fit --config configs/...yaml``."""
+"""Lightning CLI for synthesis: ``dcl-train fit --config quickstart`` (a packaged name or path)."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 from lightning.pytorch.cli import LightningCLI
 
+from dcl.configs import resolve_config_args
 from dcl.data.module import RealDataModule
 from dcl.synthesis.module import SynthesisModule
 
@@ -25,7 +27,16 @@ class SynthesisCLI(LightningCLI):
 
 
 def train_main(args: list[str] | None = None) -> SynthesisCLI:
-    """Entry point of ``train_synthetic.py`` (and the ``dcl-train`` script)."""
+    """Entry point of ``train_synthetic.py`` and ``dcl-train``.
+
+    Args:
+        args: Command-line arguments (default ``sys.argv[1:]``); ``--config`` takes a path or the
+            name of a packaged config (``quickstart``, ``dm/cifar10_ipc10``).
+    """
+    if args is None:  # rewrite the command line itself: LightningCLI warns when given both
+        sys.argv[1:] = resolve_config_args(sys.argv[1:])
+    else:
+        args = resolve_config_args(args)
     return SynthesisCLI(
         SynthesisModule,
         RealDataModule,

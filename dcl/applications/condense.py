@@ -2,7 +2,7 @@
 
 Both applications condense small pieces of a dataset many times (continual learning: only the
 classes of one step; NAS: a quick proxy set). ``condense_dm`` runs exactly the update of
-``SynthesisModule.dm_step_loss`` (same objective ``dm_loss``, same seed streams for the
+``dcl.synthesis.methods.DM.loss`` (same objective ``dm_loss``, same seed streams for the
 initialisation, the per-step network, the real batch and the siamese DSA draw, same SGD on the
 images), so ``condense_dm(train, ipc, n, seed=s)`` reproduces a ``train_synthetic.py`` DM run of
 ``n`` steps with ``seed_everything(s)`` image for image (tested). A plain loop is used instead of a

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from jsonargparse import ArgumentParser, Namespace
@@ -12,6 +12,10 @@ from dcl.applications.cli import add_options, command_parser, load_splits, run_c
 from dcl.applications.continual import METHODS, ContinualSettings, StepResult, run_continual
 from dcl.applications.plot import line_plot
 from dcl.evaluation.report import write_json
+from dcl.networks import NETWORK_NAMES
+
+# Every name, so ``--help`` lists the choices.
+NETWORKS_HELP = ", ".join(NETWORK_NAMES) + ", or a class path."
 
 
 def continual_parser() -> ArgumentParser:
@@ -32,8 +36,8 @@ def continual_parser() -> ArgumentParser:
             ("--orders", int, 3, "Number of seeded class orders."),
             ("--lr_img", float, 1.0, "DM image learning rate."),
             ("--epochs", int, 1000, "Epochs on the memory per step."),
-            ("--network", str, "ConvNet", "Network trained."),
-            ("--augment", str, "dsa", "dsa or none."),
+            ("--network", str, "ConvNet", f"Network trained: {NETWORKS_HELP}"),
+            ("--augment", Literal["dsa", "dc", "none"], "dsa", "Augmentation of memory training."),
             ("--extractor_epochs", int, 10, "Herding extractor."),
             ("--mask_unseen", bool, False, "Mask unseen logits."),
             ("--tensorboard", str | None, None, "TensorBoard dir."),

@@ -7,21 +7,27 @@ class-balanced random subset of it where the full set is unaffordable, ``full_su
 is good when its ranking of the candidates agrees with the full-data ranking: we report the
 Spearman rank correlation, the overlap of the top-k candidates, and the wall time spent.
 
-Training is the evaluation protocol's ``EvaluationModule`` (SGD lr 0.01, momentum 0.9, weight
-decay 5e-4, batch 256, lr x0.1 after half the epochs) with ``ConvNet(**candidate)`` built from
-explicit settings in place of a registered network name. The ensemble evaluation
-(``dcl.evaluation.ensemble``) batches networks of identical shape only: it trains the
-``repeats`` seeds of one candidate together (on CUDA by default); distinct candidates of a grid
-differ in shape and train one after another.
+Every set, the full-data reference included, trains with the evaluation protocol's
+``EvaluationModule`` (SGD lr 0.01, momentum 0.9, weight decay 5e-4, batch 256, lr x0.1 after half
+the epochs) on ``ConvNet(**candidate)``, in the protocol's own loop (``fit_tensors``), not a
+``Trainer``: it is the release's schedule (the drop restarts momentum), it is what evaluates
+condensed sets, so proxies and reference train alike, and its ``vmap`` ensemble
+(``dcl.evaluation.ensemble``, on CUDA by default) trains the ``repeats`` of a candidate in one
+pass, which a ``Trainer`` cannot (distinct candidates differ in shape: one after another).
+Lightning ``Fabric`` supplies the device and the precision (``bf16-mixed``: training and test
+under its autocast; ``32-true``: the plain loop). Progress: the ``report`` callback, called after
+every candidate and set.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+import lightning as L
 import torch
 from torch import Tensor, nn
 
@@ -32,6 +38,7 @@ from dcl.data.registry import DatasetInfo
 from dcl.data.synthetic import SyntheticSet
 from dcl.evaluation import EvaluationModule
 from dcl.evaluation.ensemble import can_ensemble, train_ensemble
+from dcl.fabric import AUTOCAST_ONLY, check_precision, concrete_device, single_device_fabric
 from dcl.networks import ConvNet, reset_parameters
 from dcl.networks.layers import ACTIVATIONS, NORMS, POOLINGS
 from dcl.seeding import NETWORK, generator, step_seed
@@ -141,6 +148,7 @@ def train_candidate(
     repeats: int = 1,
     ensemble: bool | None = None,
     device: torch.device | str = "cpu",
+    precision: str = "32-true",
 ) -> list[float]:
     """Test accuracies (%) of ``repeats`` fresh ``candidate`` networks trained on ``images``.
 
@@ -148,8 +156,27 @@ def train_candidate(
     normalised ``images``. With ``ensemble`` the repeats train together in one ``vmap``-ed pass
     (``dcl.evaluation.ensemble``, same result as one after the other); ``None`` means on CUDA
     only (slower than a loop on CPU). Distinct candidates never share a pass: shapes differ.
+
+    Args:
+        candidate: The network to train.
+        images: ``(N, C, H, W)`` normalised training images.
+        labels: ``(N,)`` their labels.
+        test: Real test split.
+        epochs: The protocol's E (trains epochs 0..E).
+        augment: ``dsa`` or ``none``.
+        batch_size: Training batch size.
+        seed: Network ``i`` draws its weights, shuffles and augmentations from ``seed + i``.
+        repeats: Networks to train.
+        ensemble: Train the repeats together (``None``: on CUDA only).
+        device: Where to train (``cpu``, ``cuda``, ``cuda:N``).
+        precision: ``32-true`` or ``bf16-mixed`` (Fabric's autocast over training and test).
+
+    Returns:
+        One test accuracy in % per network.
     """
-    device = torch.device(device)
+    check_precision(precision, AUTOCAST_ONLY, "the protocol's loop has no gradient scaler")
+    fabric = _fabric(concrete_device(device), precision)
+    device = fabric.device
     settings = {"augment": augment, "batch_size": batch_size, "device": device}
     modules = [
         candidate_module(candidate, test.info, epochs, seed=seed + i, **settings)
@@ -157,12 +184,20 @@ def train_candidate(
     ]
     images, labels = images.to(device), labels.to(device)
     ensemble = device.type == "cuda" if ensemble is None else ensemble
-    if ensemble and repeats > 1 and can_ensemble(modules[0]):
-        train_ensemble(modules, images, labels)
-    else:
-        for module in modules:
-            module.fit_tensors(images, labels)
-    return [100.0 * module.test_images(test, batch_size=TEST_BATCH) for module in modules]
+    with fabric.autocast():
+        if ensemble and repeats > 1 and can_ensemble(modules[0]):
+            train_ensemble(modules, images, labels)
+        else:
+            for module in modules:
+                module.fit_tensors(images, labels)
+        return [100.0 * module.test_images(test, batch_size=TEST_BATCH) for module in modules]
+
+
+@functools.cache
+def _fabric(device: torch.device, precision: str) -> L.Fabric:
+    # Used for placement and autocast only, it holds no state between candidates; one per
+    # setting also means Lightning announces a mixed precision once, not per candidate.
+    return single_device_fabric(device, precision)
 
 
 @dataclass
@@ -192,6 +227,7 @@ def run_search(
     repeats: int = 1,
     ensemble: bool | None = None,
     device: torch.device | str = "cpu",
+    precision: str = "32-true",
     report: Callable[[Candidate, str, float, float], None] | None = None,
 ) -> dict:
     """Train every candidate on every proxy and on ``full``; compare the rankings.
@@ -207,6 +243,7 @@ def run_search(
         repeats: Networks per candidate and training set; accuracy is their mean.
         ensemble: Train the repeats together (``train_candidate``); ``None``: on CUDA only.
         device: Where networks train.
+        precision: ``32-true`` or ``bf16-mixed``, for every set (see ``train_candidate``).
         report: Called as ``report(candidate, set_name, accuracy, seconds)`` after each set.
 
     Returns:
@@ -234,6 +271,7 @@ def run_search(
                 repeats=repeats,
                 ensemble=ensemble,
                 device=device,
+                precision=precision,
             )
             row["time_s"][name] = time.perf_counter() - start
             row["accuracies"][name], row["accuracy"][name] = accs, sum(accs) / len(accs)

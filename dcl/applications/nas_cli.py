@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from jsonargparse import ArgumentParser, Namespace
@@ -63,6 +63,14 @@ def nas_parser() -> ArgumentParser:
                 "same for all) instead of the whole test set, to save time on a CPU.",
             ),
             ("--backbone", str, "ConvNet", "DM embedding network."),
+            (
+                "--precision",
+                Literal["32-true", "bf16-mixed"],
+                "32-true",
+                "Precision of the candidates' training and test, proxies and reference alike "
+                "(Lightning Fabric's autocast; 16-mixed is not offered: the protocol's loop has "
+                "no gradient scaler).",
+            ),
             ("--top_k", int, 5, "Size of the top-k overlap."),
             ("--repeats", int, 1, "Networks per candidate and set (mean accuracy)."),
             (
@@ -134,6 +142,7 @@ def _nas(cfg: Namespace, device: torch.device) -> dict[str, Any]:
         repeats=cfg.repeats,
         ensemble=cfg.ensemble,
         device=device,
+        precision=cfg.precision,
         report=report,
     )
     document.update(dataset=train.info.name, settings={"synthetic_ipc": syn.ipc})

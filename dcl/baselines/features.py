@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from dcl.data.cache import save_atomic
 from dcl.data.images import ClassImages
-from dcl.networks import build_network
+from dcl.fabric import FLOAT32_WEIGHTS, check_precision, is_rank_zero, single_device_fabric
+from dcl.networks import build_network, embed
 from dcl.seeding import NETWORK, REAL, generator, step_seed
 
 EXTRACTOR_FORMAT = "dcl-extractor-v1"
@@ -50,27 +51,36 @@ def train_feature_extractor(
     lr: float = 0.01,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    precision: str = "32-true",
     track_forgetting: bool = False,
     verbose: bool = False,
 ) -> tuple[nn.Module, Tensor | None]:
     """Train ``backbone`` on all of ``train`` with cross-entropy, optionally recording correctness.
 
     SGD (momentum 0.9, weight decay 5e-4), learning rate x0.1 once after half the epochs (the
-    evaluation protocol's schedule), shuffled minibatches. The uint8 images stay on ``device`` and
-    are normalised per batch. With ``track_forgetting`` the correctness of every example is
-    recorded from the minibatch forward pass that trains on it (as Toneva et al. do), once per
-    epoch.
+    evaluation protocol's schedule), shuffled minibatches, no augmentation. The uint8 images stay
+    on the device and are normalised per batch. With ``track_forgetting`` the correctness of every
+    example is recorded from the minibatch forward pass that trains on it (as Toneva et al. do),
+    once per epoch.
+
+    The loop runs under a one-device Lightning ``Fabric``: it places the network, data and
+    optimiser on ``device`` and applies ``precision`` (autocast, and gradient scaling for
+    ``16-mixed``); at ``32-true`` the steps are those of a plain PyTorch loop. Weights and
+    shuffling come from generators seeded by ``seed``, so runs repeat exactly.
 
     Args:
         train: Real training images (any device; not modified).
-        backbone: Network name (see ``dcl.networks.NETWORK_NAMES``); needs an ``embed`` method.
+        backbone: Network name (see ``dcl.networks.NETWORK_NAMES``) or the dotted class path of
+            your own network; its features are those of ``dcl.networks.embed`` (its ``embed``
+            method, else the input of its last ``nn.Linear``).
         epochs: Passes over the training set.
         batch_size: Minibatch size.
         lr: Initial learning rate.
         seed: Seeds the initial weights and the shuffling.
-        device: Where to train.
+        device: Where to train (``cpu``, ``cuda``, ``cuda:N``, ``mps``).
+        precision: ``32-true``, ``bf16-mixed`` or ``16-mixed`` (weights stay float32).
         track_forgetting: Record per-epoch correctness.
-        verbose: Show a progress bar over epochs.
+        verbose: Show a progress bar over epochs (on global rank 0).
 
     Returns:
         The trained network (eval mode) and, with ``track_forgetting``, an ``(epochs, N)`` bool
@@ -79,39 +89,46 @@ def train_feature_extractor(
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
-    data = on_device(train, device)
-    net = _network(backbone, data, device, seed)
+    check_precision(precision, FLOAT32_WEIGHTS, "the extractor's weights must stay float32")
+    fabric = single_device_fabric(device, precision)
+    data = on_device(train, fabric.device)
+    net = _network(backbone, data, fabric.device, seed)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[max(epochs // 2, 1)], gamma=0.1)
+    model, optimizer = fabric.setup(net, opt)  # wrap ``net`` and ``opt``, which get the updates
     shuffle = generator(step_seed(seed, 0, 0, REAL))
     n = len(data)
     record = (
         torch.zeros(epochs, n, dtype=torch.bool, device=data.device) if track_forgetting else None
     )
-    net.train()
-    bar = tqdm(range(epochs), desc=f"training {backbone} feature extractor", disable=not verbose)
+    model.train()
+    bar = tqdm(
+        range(epochs),
+        desc=f"training {backbone} feature extractor",
+        disable=not (verbose and is_rank_zero()),
+    )
     for epoch in bar:
         order = torch.randperm(n, generator=shuffle).to(data.device)
         total = torch.zeros((), device=data.device)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            logits = net(data.normalize(data.images[idx]))
+            logits = model(data.normalize(data.images[idx]))
             loss = F.cross_entropy(logits, data.labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            optimizer.zero_grad(set_to_none=True)
+            fabric.backward(loss)
+            optimizer.step()
             total += loss.detach() * len(idx)
             if record is not None:
                 record[epoch, idx] = logits.detach().argmax(1) == data.labels[idx]
         sched.step()
-        if verbose:
+        if not bar.disable:
             bar.set_postfix(loss=f"{float(total) / n:.3f}")
     return net.eval(), None if record is None else record.cpu()
 
 
 @torch.inference_mode()
 def embed_all(net: nn.Module, train: ClassImages, batch: int = 1024) -> Tensor:
-    """``(N, D)`` ``net.embed`` features of every image of ``train``, on ``net``'s device.
+    """``(N, D)`` embeddings (``dcl.networks.embed``) of every image of ``train``, on its device.
 
     Batched over all images (not per class); the network is put in eval mode.
     """
@@ -119,7 +136,7 @@ def embed_all(net: nn.Module, train: ClassImages, batch: int = 1024) -> Tensor:
     data = on_device(train, device)
     net.eval()
     chunks = [
-        net.embed(data.normalize(data.images[s : s + batch])).flatten(1)
+        embed(net, data.normalize(data.images[s : s + batch])).flatten(1)
         for s in range(0, len(data), batch)
     ]
     return torch.cat(chunks).float()

@@ -2,7 +2,9 @@
 
 Every function works on plain tensors (any device) and returns indices; nothing here trains or
 knows about datasets. Distances are computed in float64 so ties and rounding do not depend on the
-device.
+device. The rules are written here because none of our dependencies has them (scikit-learn and
+torchmetrics offer neither herding nor greedy k-center); the forgetting record they score comes
+from the extractor's training run (``dcl.baselines.features``, under Lightning Fabric).
 """
 
 from __future__ import annotations

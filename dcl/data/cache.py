@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from dcl.data.folders import tree_fingerprint
-from dcl.data.registry import READERS, STATIC_INFO, DatasetInfo, check_name
+from dcl.data.registry import READERS, STATIC_INFO, DatasetInfo, check_image_size, check_name
 
 CACHE_FORMAT = "dcl-split-v2"
 
@@ -93,14 +93,17 @@ def load_split(
     train: bool,
     download: bool = False,
     cache_dir: str | Path | None = None,
+    image_size: int | None = None,
 ) -> dict:
     """Load one split as ``{"images": uint8 (N,C,H,W), "labels": int64 (N,), "class_names", ...}``.
 
     The first call reads the source (torchvision files, an image folder, scikit-learn) and writes a
     cache file; later calls read only that file. A cache that is unreadable or does not match the
-    request is rebuilt with a warning, never served.
+    request is rebuilt with a warning, never served. ``image_size`` (image folders only) resizes
+    and centre-crops every image to that square side; each size has its own cache file.
     """
     name = check_name(name)
+    check_image_size(name, image_size)
     root = Path(root).expanduser().resolve()
     split = "train" if train else "test"
     bundled = name == "digits"  # no files: the root plays no part
@@ -109,10 +112,12 @@ def load_split(
         "root": "" if bundled else str(root),
         "split": split,
         "source": tree_fingerprint(name, root),
+        "image_size": image_size,  # absent from older files: read as None, the native size
     }
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     tag = "bundled" if bundled else hashlib.sha1(str(root).encode()).hexdigest()[:10]
-    path = cache_root / f"{name}-{tag}-{split}.pt"
+    size = "" if image_size is None else f"-{image_size}px"
+    path = cache_root / f"{name}-{tag}{size}-{split}.pt"
     if path.is_file():
         try:
             entry = torch.load(path, map_location="cpu", weights_only=True)
@@ -122,7 +127,8 @@ def load_split(
         if problem is None:
             return entry
         warnings.warn(f"Rebuilding cache file '{path}': {problem}.", stacklevel=2)
-    images, labels, class_names = READERS[name](root, train, download)
+    resize = {} if image_size is None else {"image_size": image_size}
+    images, labels, class_names = READERS[name](root, train, download, **resize)
     entry = {
         "format": CACHE_FORMAT,
         "key": key,

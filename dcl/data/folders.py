@@ -10,14 +10,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
+from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
-# Same suffixes as torchvision's ImageFolder; anything else (.DS_Store, *_boxes.txt) is skipped.
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-# Pillow modes that hold one intensity per pixel.
-GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+from dcl.data.convert import pil_to_uint8, stack_images
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -36,76 +33,85 @@ def missing_error(name: str, root: Path, looked_for: str) -> DatasetNotFoundErro
     )
 
 
-def image_files(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursively, sorted, hidden entries and non-images skipped)."""
-    found = []
-    for top, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [
-            Path(top, f)
-            for f in files
-            if not f.startswith(".") and f.lower().endswith(IMG_EXTENSIONS)
-        ]
-    return sorted(found)
-
-
 def class_folders(folder: Path) -> list[str]:
-    """Sorted names of the (non-hidden) class folders in ``folder``."""
+    """Sorted names of the (non-hidden) class folders in ``folder``.
+
+    Kept instead of torchvision's ``find_classes``, which makes every folder a class: a
+    ``.ipynb_checkpoints`` or ``.git`` folder beside the class folders would become one.
+    """
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def decode_images(paths: Sequence[Path], rgb: bool = False) -> Tensor:
-    """Decode equally sized images into one ``(N, C, H, W)`` uint8 tensor.
+def image_paths(folder: Path, classes: Sequence[str]) -> tuple[list[str], list[int]]:
+    """Image files of ``folder/<class>/**`` and their labels (the class's position in ``classes``).
+
+    torchvision's ``make_dataset`` walks the tree (sorted, symlinks followed; files with
+    ``ImageFolder``'s suffixes, in any case); hidden files and folders are skipped on top, since
+    macOS archives carry ``._name.png`` companions that are no images. A class without images
+    is allowed (a test split may hold a subset of the classes). Files come in label order, so
+    the images need no sorting afterwards.
+    """
+
+    def visible_image(path: str) -> bool:
+        hidden = any(part.startswith(".") for part in Path(path).relative_to(folder).parts)
+        return not hidden and path.lower().endswith(IMG_EXTENSIONS)
+
+    found = []
+    for label, cls in enumerate(classes):  # one class at a time: label order, not name order
+        found += make_dataset(folder, {cls: label}, is_valid_file=visible_image, allow_empty=True)
+    return [path for path, _ in found], [label for _, label in found]
+
+
+def decode_images(
+    paths: Sequence[Path | str], rgb: bool = False, image_size: int | None = None
+) -> Tensor:
+    """Decode image files into one ``(N, C, H, W)`` uint8 tensor.
 
     Args:
         paths: Image files, in the order wanted.
         rgb: Always return 3 channels. Otherwise ``C`` is 1 when every image is grayscale and 3 when
             any is in colour (grayscale ones are then replicated, as Pillow's ``convert("RGB")``).
+        image_size: Resize the shorter side of every image to this (antialiased), then centre-crop
+            a square of this side. ``None``: the images must all have one square size.
 
     Raises:
-        ImageFolderError: An image is unreadable or its size differs from the first image's.
+        ImageFolderError: An image is unreadable, or sizes differ (or are not square) without
+            ``image_size``.
     """
     from PIL import Image, UnidentifiedImageError
 
-    out: np.ndarray | None = None
-    all_gray = True
-    for i, path in enumerate(paths):
+    def read(i: int) -> Tensor:
         try:
-            with Image.open(path) as img:
-                gray = img.mode in GRAY_MODES
-                array = np.asarray(img.convert("L" if gray else "RGB"))
+            with Image.open(paths[i]) as img:
+                return pil_to_uint8(img)
         except (OSError, UnidentifiedImageError) as err:
-            raise ImageFolderError(f"Cannot read image '{path}': {err}. Remove or fix it.") from err
-        if out is None:
-            out = np.empty((len(paths), *array.shape[:2], 3), dtype=np.uint8)
-        if array.shape[:2] != out.shape[1:3]:
             raise ImageFolderError(
-                f"Images must all have one size: '{paths[0]}' is {out.shape[1]}x{out.shape[2]} "
-                f"but '{path}' is {array.shape[0]}x{array.shape[1]} (HxW). Resize them first."
-            )
-        out[i] = array[..., None] if gray else array
-        all_gray &= gray
-    if out is None:
-        raise ImageFolderError("No images to decode.")
-    if all_gray and not rgb:
-        out = out[..., :1]
-    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+                f"Cannot read image '{paths[i]}': {err}. Remove or fix it."
+            ) from err
+
+    return stack_images(
+        len(paths), read, image_size, lambda i: f"'{paths[i]}'", rgb, ImageFolderError
+    )
 
 
-def read_classes(folder: Path, classes: Sequence[str], rgb: bool = False) -> tuple[Tensor, Tensor]:
+def read_classes(
+    folder: Path, classes: Sequence[str], rgb: bool = False, image_size: int | None = None
+) -> tuple[Tensor, Tensor]:
     """Images of ``folder/<class>/**`` for each class, labelled by its position in ``classes``."""
-    paths, labels = [], []
-    for label, cls in enumerate(classes):
-        files = image_files(folder / cls)
-        paths += files
-        labels += [label] * len(files)
+    paths, labels = image_paths(folder, classes)
     if not paths:
         raise missing_error(folder.name, folder, "image files (.png, .jpg, ...) in class folders")
-    return decode_images(paths, rgb), torch.tensor(labels, dtype=torch.int64)
+    return decode_images(paths, rgb, image_size), torch.tensor(labels, dtype=torch.int64)
 
 
-def read_imagefolder(root: Path, train: bool, download: bool) -> tuple[Tensor, Tensor, tuple]:
-    """Read ``root/{train,test}/<class>/<images>`` (class order = sorted train folder names)."""
+def read_imagefolder(
+    root: Path, train: bool, download: bool, image_size: int | None = None
+) -> tuple[Tensor, Tensor, tuple]:
+    """Read ``root/{train,test}/<class>/<images>`` (class order = sorted train folder names).
+
+    ``image_size`` resizes and centre-crops every image to a square of that side (see
+    ``decode_images``); without it the images must already share one square size.
+    """
     where = "the folders 'train/<class>/<images>' and 'test/<class>/<images>'"
     split = root / ("train" if train else "test")
     if not (root / "train").is_dir() or not split.is_dir():
@@ -118,7 +124,7 @@ def read_imagefolder(root: Path, train: bool, download: bool) -> tuple[Tensor, T
             f"'{split}' has class folders {extra} that '{root / 'train'}' lacks; the test classes "
             "must be a subset of the train classes (labels come from the sorted train folders)."
         )
-    images, labels = read_classes(split, classes)
+    images, labels = read_classes(split, classes, image_size=image_size)
     return images, labels, tuple(classes)
 
 
@@ -169,7 +175,7 @@ def tree_fingerprint(name: str, root: Path) -> list:
         if top.is_file():
             stat = top.stat()
             summary.append([top.name, stat.st_size, stat.st_mtime_ns])
-        for folder, dirs, files in os.walk(top):
+        for folder, dirs, files in os.walk(top, followlinks=True):  # as make_dataset
             dirs.sort()
             rel = os.path.relpath(folder, root)
             summary.append([rel, len(dirs) + len(files), os.stat(folder).st_mtime_ns])

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
 import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from dcl.data.cache import dataset_info, load_split
 from dcl.data.images import ClassImages
-from dcl.data.registry import STATIC_INFO, DatasetInfo, check_name
+from dcl.data.memory import decode_dataset, memory_info, memory_splits
+from dcl.data.registry import STATIC_INFO, DatasetInfo, check_image_size, check_name
 from dcl.seeding import REAL, step_seed
 
 
@@ -23,10 +25,11 @@ def load_real(
     root: str | Path = "data",
     download: bool = False,
     cache_dir: str | Path | None = None,
+    image_size: int | None = None,
 ) -> tuple[ClassImages, ClassImages]:
     """Load train and test splits of a registered dataset as ``ClassImages`` on the CPU."""
-    train = load_split(dataset, root, True, download, cache_dir)
-    test = load_split(dataset, root, False, download, cache_dir)
+    train = load_split(dataset, root, True, download, cache_dir, image_size)
+    test = load_split(dataset, root, False, download, cache_dir, image_size)
     info = dataset_info(dataset, train)
     return (
         ClassImages(train["images"], train["labels"], info),
@@ -36,6 +39,9 @@ def load_real(
 
 class RealDataModule(L.LightningDataModule):
     """Real train images on the device for sampling, and a DataLoader over the real test set.
+
+    A registered dataset by name, or your own data in Python: ``RealDataModule.from_tensors``
+    (image and label tensors) and ``RealDataModule.from_datasets`` (torchvision-style datasets).
 
     Args:
         dataset: Registry name: digits, mnist, fashionmnist, svhn, cifar10, cifar100,
@@ -52,6 +58,9 @@ class RealDataModule(L.LightningDataModule):
         num_workers: Workers of the test DataLoader.
         prepare_data_per_node: Download and cache on one process per node (true) or on global
             rank 0 only (false: nodes share the file system).
+        image_size: imagefolder only: resize the shorter side of every image to this (antialiased)
+            and centre-crop a square of this side, for folders of differing image sizes (each
+            size is cached separately). ``None``: the images must share one square size.
     """
 
     def __init__(
@@ -65,10 +74,14 @@ class RealDataModule(L.LightningDataModule):
         test_batch_size: int = 1024,
         num_workers: int = 0,
         prepare_data_per_node: bool = True,
+        image_size: int | None = None,
     ) -> None:
         super().__init__()
         self.prepare_data_per_node = prepare_data_per_node
         self.dataset = check_name(dataset)
+        self.image_size = check_image_size(self.dataset, image_size)
+        # Splits given in memory (from_tensors, from_datasets); None: read the registry dataset.
+        self._splits: dict[str, dict] | None = None
         self.root, self.download, self.cache_dir = root, download, cache_dir
         self.seed, self.steps_per_epoch = seed, steps_per_epoch
         self.test_batch_size, self.num_workers = test_batch_size, num_workers
@@ -77,22 +90,148 @@ class RealDataModule(L.LightningDataModule):
         self.generator: torch.Generator | None = None
         self.base_seed, self.rank = 0, 0
 
+    @classmethod
+    def from_tensors(
+        cls,
+        images: Tensor,
+        labels: Tensor,
+        *,
+        test: tuple[Tensor, Tensor],
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        class_names: Sequence[str] | None = None,
+        name: str = "tensors",
+        seed: int | None = None,
+        steps_per_epoch: int = 100,
+        test_batch_size: int = 1024,
+        num_workers: int = 0,
+    ) -> RealDataModule:
+        """A data module over your own tensors, behaving as a registered dataset's.
+
+        The images are kept as compact uint8 ``ClassImages`` (the train split on the trainer's
+        device after ``setup``), sampled class-balanced by ``real_batch`` and served by the
+        same test DataLoader. The module pickles (DDP spawn) with its data.
+
+        Args:
+            images: Train images ``(N, C, H, W)`` (C 1 or 3, H = W), uint8 in [0, 255] or float
+                in [0, 1] (stored as uint8: float pixels are quantised to 256 levels), sorted by
+                class (a copy when not given sorted).
+            labels: Train labels ``(N,)``, integers 0..K-1; every class needs train images.
+            test: ``(test_images, test_labels)`` of the same image shape and classes.
+            mean: Per-channel mean in [0, 1] units; ``None``: measured on the train images.
+            std: Per-channel std in [0, 1] units; ``None``: measured on the train images.
+            class_names: One name per class (K = their number); default ``"0"`` to ``"K-1"``.
+            name: ``info.name``, recorded in synthetic sets. A registered name (``"mnist"``)
+                selects that dataset's DSA strategy and lets ``evaluate.py`` reload it by
+                name: use one only for that very dataset. Others get the default strategy.
+            seed: As ``RealDataModule``.
+            steps_per_epoch: As ``RealDataModule``.
+            test_batch_size: As ``RealDataModule``.
+            num_workers: As ``RealDataModule``.
+
+        Raises:
+            TypeError: Inputs of the wrong type or dtype.
+            ValueError: Wrong shapes, pixel ranges, labels or statistics.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"name must be a non-empty string, got {name!r}.")
+        train, test_split = memory_splits(images, labels, test, class_names, mean, std)
+        data = cls(
+            seed=seed,
+            steps_per_epoch=steps_per_epoch,
+            test_batch_size=test_batch_size,
+            num_workers=num_workers,
+        )
+        data.dataset, data._splits = name, {"train": train, "test": test_split}
+        return data
+
+    @classmethod
+    def from_datasets(
+        cls,
+        train: Dataset,
+        test: Dataset,
+        *,
+        image_size: int | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        class_names: Sequence[str] | None = None,
+        name: str = "dataset",
+        seed: int | None = None,
+        steps_per_epoch: int = 100,
+        test_batch_size: int = 1024,
+        num_workers: int = 0,
+    ) -> RealDataModule:
+        """A data module over torchvision-style datasets, decoded once into uint8 tensors.
+
+        Every item ``(image, label)`` is read once: Pillow images, ``(C, H, W)`` tensors (uint8,
+        or float in [0, 1]: no ``Normalize`` in the transform) or ``(H, W, C)`` arrays, converted
+        with torchvision's ``ToImage`` and ``ToDtype``. Grayscale images become RGB when any
+        image of either split is in colour. Then as ``from_tensors``.
+
+        Args:
+            train: Map-style dataset of ``(image, int label)`` items, labels 0..K-1.
+            test: The test split, alike.
+            image_size: Resize the shorter side of every image to this (antialiased) and
+                centre-crop a square of this side; needed when sizes differ or are not square.
+            mean: Per-channel mean in [0, 1] units; ``None``: measured on the train images.
+            std: Per-channel std in [0, 1] units; ``None``: measured on the train images.
+            class_names: One name per class; default the train dataset's ``classes``
+                attribute when it has one, else ``"0"`` to ``"K-1"``.
+            name: ``info.name`` (see ``from_tensors``).
+            seed: As ``RealDataModule``.
+            steps_per_epoch: As ``RealDataModule``.
+            test_batch_size: As ``RealDataModule``.
+            num_workers: As ``RealDataModule``.
+
+        Raises:
+            TypeError: Items that are not ``(image, int label)``.
+            ValueError: Differing or non-square image sizes without ``image_size``, and
+                everything ``from_tensors`` rejects.
+        """
+        if image_size is not None and (isinstance(image_size, bool) or image_size < 1):
+            raise ValueError(f"image_size must be a positive integer, got {image_size!r}.")
+        train_images, train_labels = decode_dataset(train, image_size, "train")
+        test_images, test_labels = decode_dataset(test, image_size, "test")
+        if train_images.shape[1] != test_images.shape[1]:  # one split gray, the other colour
+            train_images, test_images = (
+                x.expand(-1, 3, -1, -1) for x in (train_images, test_images)
+            )
+        if class_names is None and getattr(train, "classes", None):
+            class_names = list(train.classes)
+        return cls.from_tensors(
+            train_images,
+            train_labels,
+            test=(test_images, test_labels),
+            mean=mean,
+            std=std,
+            class_names=class_names,
+            name=name,
+            seed=seed,
+            steps_per_epoch=steps_per_epoch,
+            test_batch_size=test_batch_size,
+            num_workers=num_workers,
+        )
+
     @cached_property
     def info(self) -> DatasetInfo:
         """Dataset facts, without downloading anything (the CLI reads them in every process).
 
         Published datasets take their static facts (class names of CIFAR-100 and TinyImageNet
-        arrive with the data in ``setup``); digits and image folders measure their statistics
-        from the (cached) train split, which needs no download.
+        arrive with the data in ``setup``); digits, image folders and splits given in memory
+        measure their statistics on the train split, which needs no download.
         """
+        if self._splits is not None:
+            return memory_info(self.dataset, self._splits["train"])
         static = STATIC_INFO[self.dataset]
         if static.mean:
             return static
         return dataset_info(self.dataset, self._split(True, download=False))
 
     def _split(self, train: bool, download: bool | None = None) -> dict:
+        if self._splits is not None:
+            return self._splits["train" if train else "test"]
         download = self.download if download is None else download
-        return load_split(self.dataset, self.root, train, download, self.cache_dir)
+        return load_split(self.dataset, self.root, train, download, self.cache_dir, self.image_size)
 
     def prepare_data(self) -> None:
         """Download (only when asked) and build the compact caches.
@@ -108,8 +247,9 @@ class RealDataModule(L.LightningDataModule):
         if self.train is not None:
             return
         train, test = self._split(True), self._split(False)
-        info = dataset_info(self.dataset, train)
-        self.__dict__["info"] = info  # measured facts supersede static ones
+        if self._splits is None:
+            self.__dict__["info"] = dataset_info(self.dataset, train)  # measured beats static
+        info = self.info
         device, rank = torch.device("cpu"), 0
         if self.trainer is not None:
             device, rank = self.trainer.strategy.root_device, self.trainer.global_rank
@@ -130,11 +270,18 @@ class RealDataModule(L.LightningDataModule):
     ) -> Tensor:
         """``(K, n, C, H, W)`` normalised real images, ``n`` distinct ones per class.
 
-        With ``step`` the generator is reseeded from (seed, rank, step) first, so a resumed run
-        draws exactly what the uninterrupted one would have, on every rank. ``rank`` overrides
-        the process rank (class sharding draws as rank 0 does, so shards add up to one process);
-        ``stream`` picks an independent draw of the same step (``dcl.seeding``); ``seed``
-        overrides the base seed (synthesis passes the run seed it keeps in its checkpoint).
+        Args:
+            n: Images per class (distinct within a class).
+            classes: ``(K,)`` classes to draw from (default: all, in label order).
+            step: Reseed from (seed, rank, step) first, so a resumed run draws exactly what the
+                uninterrupted one would have, on every rank (default: continue the stream).
+            rank: Overrides the process rank (class sharding draws as rank 0 does, so shards add
+                up to one process).
+            stream: An independent draw of the same step (``dcl.seeding``).
+            seed: Overrides the base seed (synthesis passes the run seed of its checkpoint).
+
+        Returns:
+            The images on the train split's device.
         """
         if self.train is None or self.generator is None:
             self.setup()

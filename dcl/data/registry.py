@@ -24,7 +24,14 @@ from dcl.data.folders import (
 )
 
 Split = tuple[Tensor, Tensor, tuple[str, ...]]
-__all__ = ["DatasetNotFoundError", "ImageFolderError", "check_name", "DatasetInfo", "READERS"]
+__all__ = [
+    "DatasetNotFoundError",
+    "ImageFolderError",
+    "check_image_size",
+    "check_name",
+    "DatasetInfo",
+    "READERS",
+]
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,28 @@ def check_name(name: str) -> str:
             "For your own images use 'imagefolder' with root/{train,test}/<class>/<images>."
         )
     return key
+
+
+# Datasets whose images may be resized on loading (``image_size``); the others have fixed shapes.
+RESIZABLE = ("imagefolder",)
+
+
+def check_image_size(name: str, image_size: int | None) -> int | None:
+    """Return ``image_size`` if ``name`` (a canonical registry name) can be resized to it.
+
+    Raises:
+        ValueError: A size below 1, or a dataset of fixed shape.
+    """
+    if image_size is None:
+        return None
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size must be a positive integer (pixels), got {image_size!r}.")
+    if name not in RESIZABLE:
+        raise ValueError(
+            f"image_size resizes image folders only ({', '.join(RESIZABLE)}); {name} has a fixed "
+            f"image size. Leave image_size unset (null) for {name}."
+        )
+    return image_size
 
 
 # Where torchvision keeps each dataset under its root, for error messages.

@@ -118,14 +118,28 @@ class SyntheticSet:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write one file atomically (temporary file, then rename); returns the path."""
+        """Write one file atomically (temporary file, then rename).
+
+        Args:
+            path: Destination, conventionally ``synthetic.pt``.
+
+        Returns:
+            The path written.
+        """
         path = Path(path)
         save_atomic(self.to_dict(), path)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> SyntheticSet:
-        """Read and validate a set written by ``save``; clear errors for foreign or broken files."""
+        """Read and validate a set written by ``save``; clear errors for foreign or broken files.
+
+        Args:
+            path: A file written by ``save``.
+
+        Returns:
+            The set, on the CPU.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"No synthetic set at '{path}'.")
@@ -150,7 +164,15 @@ class SyntheticSet:
             raise ValueError(f"'{path}' is a damaged or inconsistent set: {err}") from err
 
     def save_png(self, path: str | Path, scale: int | None = None) -> Path:
-        """The capped grid of ``grid`` (one row per class, de-normalised) as a PNG."""
+        """The capped grid of ``grid`` (one row per class, de-normalised) as a PNG.
+
+        Args:
+            path: Destination PNG file (folders are created).
+            scale: Upscaling factor of each image (default: up to 4, a side within 128 pixels).
+
+        Returns:
+            The path written.
+        """
         from torchvision.utils import save_image
 
         path = Path(path)
@@ -159,7 +181,14 @@ class SyntheticSet:
         return path
 
     def grid(self, scale: int | None = None) -> Tensor:
-        """``(C, H', W')`` picture of the set for PNG files and TensorBoard (see ``image_grid``)."""
+        """Picture of the set for PNG files and TensorBoard (see ``image_grid``).
+
+        Args:
+            scale: Upscaling factor of each image (default: up to 4, a side within 128 pixels).
+
+        Returns:
+            ``(C, H', W')`` image in [0, 1]: a row per class, at most 10 classes x 10 images.
+        """
         return image_grid(self.images, self.info, self.ipc, scale=scale)
 
     def export_imagefolder(self, folder: str | Path) -> Path:
@@ -167,6 +196,12 @@ class SyntheticSet:
 
         Folder names start with the zero-padded label, so ``ImageFolder``'s sorted classes keep
         the set's label order.
+
+        Args:
+            folder: Destination folder (created).
+
+        Returns:
+            The folder.
         """
         from torchvision.utils import save_image
 

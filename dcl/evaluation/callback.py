@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 
+from dcl.baselines import BASELINES
 from dcl.evaluation.distributed import gather_results
 from dcl.evaluation.pools import expand_models
 from dcl.evaluation.protocol import recipes, run_protocol
@@ -30,8 +32,9 @@ class SynthesisEvaluation(L.Callback):
         num_models: Fresh networks per architecture.
         epochs: The release's E per network (trains epochs 0..E); ``None``: the published
             recipe (1000 with augmentation, 300 without).
-        models: Pool letter or comma-separated names (default: ``S``, the synthesis backbone
-            with batch norm swapped for instance norm, as the release evaluates).
+        models: Pool letter (M, B, W, D, A, P, N, S, SS) or comma-separated network names or
+            class paths of your own networks (default: ``S``, the synthesis backbone with batch
+            norm swapped for instance norm, as the release evaluates).
         augment: auto, dsa, dc, crop_noise or none (auto: the release's recipe for the method,
             dataset and network, with the set's own DSA strategy).
         baseline: Also evaluate this coreset at the same ipc at the end (e.g. ``random``);
@@ -46,13 +49,11 @@ class SynthesisEvaluation(L.Callback):
         num_models: int = 3,
         epochs: int | None = None,
         models: str | None = None,
-        augment: str = "auto",
-        baseline: str | None = "random",
+        augment: Literal[AUGMENTS] = "auto",
+        baseline: Literal[BASELINES] | None = "random",
         at_end: bool = True,
         compile: bool = False,
     ) -> None:
-        from dcl.baselines import BASELINES
-
         # Checked now, not after hours of synthesis.
         problems = []
         if augment not in AUGMENTS:

@@ -34,6 +34,7 @@ from dcl.evaluation.sources import (
     locate,
     resolve_device,
 )
+from dcl.networks import NETWORK_NAMES
 
 OPTIONS = (
     "synthetic", "models", "num_models", "epochs", "augment", "data_root", "cache_dir",
@@ -62,7 +63,8 @@ def build_parser() -> ArgumentParser:
         "--models",
         type=str | None,
         default=None,
-        help=f"Pool letter ({', '.join([*POOLS, 'S', 'SS'])}) or comma-separated network names; "
+        help=f"Pool letter ({', '.join([*POOLS, 'S', 'SS'])}) or comma-separated network names "
+        f"({', '.join(NETWORK_NAMES)}) or class paths of your own networks (mypkg.nets.MyNet); "
         "default S: the set's backbone with batch norm swapped for instance norm.",
     )
     parser.add_argument(

@@ -26,7 +26,7 @@ from dcl.evaluation.recipe import (
     resolve_recipe,
     set_dsa_strategy,
 )
-from dcl.networks import build_network
+from dcl.networks import build_network, is_class_path
 from dcl.seeding import AUGMENT, NETWORK, generator, step_seed
 from dcl.training import train_epochs
 
@@ -125,7 +125,12 @@ class EvaluationModule(L.LightningModule):
         )
 
     def end_of_epoch(self, epoch: int, optimizer: torch.optim.Optimizer) -> None:
-        """After epoch ``E // 2 + 1``: learning rate x0.1 and momentum restarted."""
+        """After epoch ``E // 2 + 1``: learning rate x0.1 and momentum restarted.
+
+        Args:
+            epoch: The epoch that just ended (0-based).
+            optimizer: The network's optimiser.
+        """
         if epoch == lr_drop_epoch(self.hparams.epochs):
             drop_learning_rate(optimizer)
 
@@ -140,9 +145,15 @@ class EvaluationModule(L.LightningModule):
         self.log("test_accuracy", self.test_accuracy, on_epoch=True)
 
     def fit_tensors(self, images: Tensor, labels: Tensor, forward: Forward = logits) -> float:
-        """Train without a Trainer on in-memory ``images``/``labels``; returns the last loss.
+        """Train without a Trainer on in-memory images (the release's loop and schedule).
 
-        ``forward``: ``(net, x) -> logits``, e.g. a compiled call.
+        Args:
+            images: ``(N, C, H, W)`` normalised training images.
+            labels: ``(N,)`` class labels.
+            forward: ``(net, x) -> logits``, e.g. a compiled call.
+
+        Returns:
+            The last training loss.
         """
         optimizer = self.configure_optimizers()
         return train_epochs(
@@ -162,7 +173,16 @@ class EvaluationModule(L.LightningModule):
     def test_images(
         self, test: ClassImages, batch_size: int = 2048, forward: Forward = logits
     ) -> float:
-        """Top-1 accuracy (0..1) on every image of ``test`` without a Trainer."""
+        """Top-1 accuracy on every image of ``test``, without a Trainer.
+
+        Args:
+            test: Real test images (uint8, normalised batch by batch).
+            batch_size: Images per forward.
+            forward: ``(net, x) -> logits``, e.g. a compiled call.
+
+        Returns:
+            Accuracy in 0..1.
+        """
         self.net.eval()
         self.local_accuracy.reset()
         for start in range(0, len(test), batch_size):
@@ -202,6 +222,24 @@ def run_protocol(
     ``shard=(rank, world_size)`` trains only models ``i`` with ``i % world_size == rank`` (the
     others' accuracies are NaN): ranks share the work and ``gather_results`` joins the shares
     into what one process computes, since each model depends on its own seed only.
+
+    Args:
+        syn: The set to train on (a condensed set or a baseline selection).
+        test: Real test images, tested on every trained network.
+        models: Network names or class paths (``dcl.evaluation.pools.expand_models``).
+        num_models: Fresh networks per architecture.
+        epochs: Training epochs; ``None``: the release's per-network recipe.
+        augment: ``auto`` (the recipe), ``none``, ``dsa`` or ``dc``.
+        seed: Model ``i`` draws everything from ``seed + i``.
+        device: Where the networks train.
+        progress: Show a progress bar.
+        ensemble: Train an architecture's networks together (``None``: on CUDA only).
+        compile: Train and test through ``torch.compile``'d forwards.
+        method: Train as for this method's sets (default: ``syn.method``).
+        shard: ``(rank, world_size)``: train only this rank's models.
+
+    Returns:
+        Test accuracies in % per architecture, one per model (NaN for other ranks' models).
     """
     from dcl.evaluation.ensemble import can_ensemble, train_ensemble  # imports this module
 
@@ -227,7 +265,9 @@ def run_protocol(
             ).to(device)
             for i in mine
         ]
-        if ensemble and len(modules) > 1 and can_ensemble(modules[0]):
+        # Users' networks train one by one: their layers (dropout, state) are not vetted for vmap.
+        batched = ensemble and not is_class_path(name) and can_ensemble(modules[0])
+        if batched and len(modules) > 1:
             train_ensemble(modules, images, labels)
         else:
             for module in modules:
@@ -257,6 +297,13 @@ def recipes(
 
 
 def summarize(accuracies: list[float]) -> dict[str, float | list[float]]:
-    """``{"accuracies", "mean", "std"}`` (population std, as the papers' tables)."""
+    """Mean and spread of repeated accuracies, as the papers' tables give them.
+
+    Args:
+        accuracies: One test accuracy per trained network.
+
+    Returns:
+        ``{"accuracies", "mean", "std"}`` with the population standard deviation.
+    """
     t = torch.tensor(accuracies, dtype=torch.float64)
     return {"accuracies": accuracies, "mean": float(t.mean()), "std": float(t.std(correction=0))}

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from dcl.augmentation import default_dsa_strategy
+from dcl.data.registry import STATIC_INFO
+from dcl.networks import is_class_path, uses_batchnorm
 
 AUGMENTS: tuple[str, ...] = ("auto", "dsa", "dc", "crop_noise", "none")
 # Written into result documents, so results measured before this protocol can be told apart.
@@ -43,9 +45,10 @@ def resolve_augment(
     """Training augmentation of ``network`` on a set made by ``method`` from ``dataset``.
 
     ``auto``: DSA for DSA and DM sets; for DC sets ``crop_noise`` on batch-norm networks (any
-    dataset; the release names ConvNetBN, the only batch-norm network of its pools), DC's
-    augmentation on MNIST, otherwise none. Coreset baselines resolve to ``none``: to train a
-    baseline like the condensed set it is compared with, pass that set's method.
+    dataset; the release names ConvNetBN, the only batch-norm network of its pools; a class path
+    is built once to look for batch norm), DC's augmentation on MNIST, otherwise none. Coreset
+    baselines resolve to ``none``: to train a baseline like the condensed set it is compared with,
+    pass that set's method.
     """
     if augment not in AUGMENTS:
         raise ValueError(f"Unknown augment '{augment}'; choose one of {', '.join(AUGMENTS)}.")
@@ -55,9 +58,28 @@ def resolve_augment(
         return "dsa"
     if method != "dc":
         return "none"
-    if "BN" in network:
+    if _batchnorm(network, dataset):
         return "crop_noise"
     return "dc" if dataset.lower() == "mnist" else "none"
+
+
+def _batchnorm(network: str, dataset: str) -> bool:
+    """Whether ``network`` has batch norm: registry names by their ``BN``, class paths built.
+
+    A class path is built at ``dataset``'s shape when the registry knows it (else 3x32x32, 10
+    classes): a user's network is only known by what it contains.
+    """
+    if not is_class_path(network):
+        return "BN" in network
+    info = STATIC_INFO.get(dataset.lower())
+    shape = (info.channels, info.num_classes, info.image_size) if info and info.channels else ()
+    try:
+        return uses_batchnorm(network, *shape)
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise ValueError(
+            f"Cannot build {network} to see whether it has batch norm, which decides how it trains "
+            f"on a DC set ({err}); pass the augmentation explicitly (--augment)."
+        ) from err
 
 
 def set_dsa_strategy(config: dict, dataset: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from dcl.baselines.features import save_extractor, train_feature_extractor
 from dcl.baselines.specs import SPEC_EXAMPLE, SPEC_FORMAT, is_spec, parse_spec
 from dcl.data import ClassImages, DatasetInfo, SyntheticSet, load_real
 from dcl.data.folders import DatasetNotFoundError
+from dcl.data.registry import STATIC_INFO, ImageFolderError
 
 
 def resolve_device(name: str) -> torch.device:
@@ -71,13 +73,35 @@ def locate(source: str) -> tuple[tuple | None, SyntheticSet | None, str]:
     )
 
 
+def _load_real(
+    dataset: str, cfg: Namespace, syn: SyntheticSet | None
+) -> tuple[ClassImages, ClassImages]:
+    """The real splits; an image folder at the set's size when it was resized for synthesis."""
+    load = partial(load_real, dataset, cfg.data_root, download=False, cache_dir=cfg.cache_dir)
+    if syn is None or dataset != "imagefolder":
+        return load()
+    try:
+        train, test = load()
+        if train.info.image_size == syn.info.image_size:
+            return train, test
+    except ImageFolderError:  # images of several sizes: synthesis ran with --data.image_size
+        pass
+    return load(image_size=syn.info.image_size)
+
+
 def load_sources(
     cfg: Namespace, device: torch.device
 ) -> tuple[SyntheticSet, ClassImages, ClassImages]:
     """The set to evaluate and the real train/test splits of its dataset."""
     spec, syn, dataset = locate(cfg.synthetic)
+    if dataset not in STATIC_INFO:
+        raise ValueError(
+            f"The set was made from in-memory data named '{dataset}' (RealDataModule.from_tensors"
+            " or from_datasets), which evaluate.py cannot reload. Evaluate it in Python: "
+            "dcl.run_protocol(dcl.SyntheticSet.load(path), data.test, ['ConvNet'])."
+        )
     try:
-        train, test = load_real(dataset, cfg.data_root, download=False, cache_dir=cfg.cache_dir)
+        train, test = _load_real(dataset, cfg, syn)
     except DatasetNotFoundError as err:
         raise DatasetNotFoundError(
             f"{err} (evaluate.py never downloads: point --data_root at the folder holding "

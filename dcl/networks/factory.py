@@ -1,4 +1,4 @@
-"""Name -> network factory with reproducible, generator-driven initialisation."""
+"""Name or class path -> network, with reproducible, generator-driven initialisation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,13 @@ from torch import nn
 
 from dcl.networks.classic import MLP, VGG11, AlexNet, LeNet
 from dcl.networks.convnet import ConvNet
+from dcl.networks.custom import (
+    EXAMPLE,
+    SIGNATURE,
+    build_class_path,
+    is_class_path,
+    resolve_class_path,
+)
 from dcl.networks.resnet import ResNet18
 
 # Each builder takes (channels, num_classes, image_size).
@@ -50,14 +57,38 @@ _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 def _check_name(name: str) -> None:
-    """Raises ``ValueError`` naming the closest known network if ``name`` is unknown."""
+    """Raises ``ValueError`` naming the closest known network if ``name`` is unknown.
+
+    Class paths are checked by importing them (see ``dcl.networks.custom``): ``ValueError`` if
+    that fails, ``TypeError`` if what they name cannot take ``(channels, num_classes,
+    image_size)``.
+    """
     if name in _BUILDERS:
+        return
+    if is_class_path(name):
+        resolve_class_path(name)
         return
     by_lower = {n.lower(): n for n in NETWORK_NAMES}
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
     hint = f" Did you mean {by_lower[close[0]]!r}?" if close else ""
     known = ", ".join(sorted(NETWORK_NAMES))
-    raise ValueError(f"Unknown network {name!r}.{hint} Known networks: {known}")
+    raise ValueError(
+        f"Unknown network {name!r}.{hint} Known networks: {known}. Your own network works too, "
+        f"as a dotted class path such as {EXAMPLE}: an nn.Module subclass (or a function "
+        f"returning one) taking {SIGNATURE}."
+    )
+
+
+def network_problem(name: str) -> str | None:
+    """What is wrong with network ``name`` (unknown, not importable, wrong signature), or ``None``.
+
+    Nothing is built, so this is cheap enough for validating settings.
+    """
+    try:
+        _check_name(name)
+    except (ValueError, TypeError) as err:
+        return str(err)
+    return None
 
 
 def reset_parameters(net: nn.Module, generator: torch.Generator | None = None) -> None:
@@ -103,13 +134,16 @@ def build_network(
 ) -> nn.Module:
     """Builds a named network with reproducible initial weights.
 
-    The modules are first created on the ``meta`` device (no memory, no random draws) and then
-    initialised by :func:`reset_parameters`, so the global RNG is untouched when ``generator`` is
-    given. Initialisation happens on the generator's device and the result is moved to ``device``,
-    so a CPU generator gives the same weights whatever ``device`` is.
+    Registry networks are first created on the ``meta`` device (no memory, no random draws) and
+    then initialised by :func:`reset_parameters`, so the global RNG is untouched when
+    ``generator`` is given. Initialisation happens on the generator's device and the result is
+    moved to ``device``, so a CPU generator gives the same weights whatever ``device`` is.
+    A class path is built by its own constructor under a forked RNG seeded from ``generator``
+    (``dcl.networks.custom`` says why): the same guarantees, and its own initialisation.
 
     Args:
-        name: One of ``NETWORK_NAMES``.
+        name: One of ``NETWORK_NAMES``, or the dotted class path of an ``nn.Module`` subclass (or
+            of a function returning one) taking ``(channels, num_classes, image_size)``.
         channels: Input channels (1 or 3).
         num_classes: Number of output logits.
         image_size: Side of the square input images (8, 28, 32 and 64 are supported).
@@ -120,21 +154,22 @@ def build_network(
         The network, in train mode.
 
     Raises:
-        ValueError: For an unknown name (the message lists the known names) or inputs too small.
+        ValueError: For an unknown name (the message lists the known names), a class path that
+            cannot be imported, or inputs too small.
+        TypeError: For a class path that does not take ``(channels, num_classes, image_size)``
+            or does not return an ``nn.Module``.
     """
+    target = torch.device(device) if device is not None else torch.device("cpu")
+    if is_class_path(name):
+        net = build_class_path(name, channels, num_classes, image_size, generator)
+        return net.to(target).train()
     _check_name(name)
     with torch.device("meta"):
         net = _BUILDERS[name](channels, num_classes, image_size)
-    target = torch.device(device) if device is not None else torch.device("cpu")
     init_device = generator.device if generator is not None else target
     net = net.to_empty(device=init_device)
     reset_parameters(net, generator)
     return net.to(target)
-
-
-def supports_embed(net: nn.Module) -> bool:
-    """Returns whether ``net`` has an ``embed(x)`` method (features before the final Linear)."""
-    return callable(getattr(net, "embed", None))
 
 
 def instance_norm_variant(name: str) -> str:
@@ -142,15 +177,34 @@ def instance_norm_variant(name: str) -> str:
 
     The release's rule, ``name[:name.index("BN")]``: ConvNetBN -> ConvNet, VGG11BN -> VGG11, and
     ResNet18BN_AP -> ResNet18 (its published cross-architecture numbers were measured that way;
-    ``ResNet18_AP`` stays available by name). Names without batchnorm are returned unchanged.
+    ``ResNet18_AP`` stays available by name). Names without batchnorm and class paths (no variant
+    is known for a user's network) are returned unchanged.
 
     Raises:
-        ValueError: For an unknown name.
+        ValueError: For an unknown name or a class path that cannot be imported.
     """
     _check_name(name)
+    if is_class_path(name):
+        return name
     return name[: name.index("BN")] if "BN" in name else name
 
 
 def has_batchnorm(net: nn.Module) -> bool:
     """Returns whether any submodule of ``net`` is a batchnorm layer."""
     return any(isinstance(m, _BATCHNORMS) for m in net.modules())
+
+
+def uses_batchnorm(
+    name: str, channels: int = 3, num_classes: int = 10, image_size: int = 32
+) -> bool:
+    """Returns whether network ``name`` has batch norm, without the caller building it.
+
+    Registry names tell by their ``BN`` (the release's rule, equal to ``has_batchnorm`` of every
+    registry network); a class path is built once, with a private generator so the global RNG
+    is untouched, at the given shape.
+    """
+    if not is_class_path(name):
+        _check_name(name)
+        return "BN" in name
+    probe = build_network(name, channels, num_classes, image_size, generator=torch.Generator())
+    return has_batchnorm(probe)

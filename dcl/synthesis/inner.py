@@ -19,22 +19,21 @@ class InnerNetwork:
     parameter of synthesis (DDP must not synchronise it, checkpoints store it explicitly).
 
     Args:
-        build: Makes the freshly initialised network of an outer iteration.
         lr: Learning rate of the inner-loop SGD.
         momentum: Momentum of the inner-loop SGD (0.5 for DC, 0 for DSA as published).
     """
 
-    def __init__(self, build: Callable[[int], nn.Module], lr: float, momentum: float) -> None:
-        self.build, self.lr, self.momentum = build, lr, momentum
+    def __init__(self, lr: float, momentum: float) -> None:
+        self.lr, self.momentum = lr, momentum
         self.outer = -1
         self.net: nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self._pending: dict[str, Any] | None = None
 
-    def get(self, outer: int) -> nn.Module:
-        """The network of outer iteration ``outer`` (a new one when the iteration changes)."""
+    def get(self, outer: int, build: Callable[[int], nn.Module]) -> nn.Module:
+        """The network of outer iteration ``outer``: ``build(outer)`` when the iteration changes."""
         if self.net is None or self.outer != outer:
-            self.outer, self.net = outer, self.build(outer)
+            self.outer, self.net = outer, build(outer)
             self.optimizer = torch.optim.SGD(
                 self.net.parameters(), lr=self.lr, momentum=self.momentum
             )
@@ -60,8 +59,8 @@ class InnerNetwork:
 
     def state_dict(self) -> dict[str, Any] | None:
         """Network and optimiser state for checkpoints (``None`` before the first step)."""
-        if self.net is None:
-            return None
+        if self.net is None:  # none built yet, or a restored state not yet applied
+            return self._pending
         return {
             "outer": self.outer,
             "net": self.net.state_dict(),

@@ -1,4 +1,4 @@
-"""``SynthesisModule``: learnable synthetic images optimised by DM, DC or DSA with manual steps."""
+"""``SynthesisModule``: learnable synthetic images optimised by a matching method, manual steps."""
 
 from __future__ import annotations
 
@@ -13,41 +13,49 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from dcl.augmentation import DSA, default_dsa_strategy
-from dcl.calls import Forward, cpu_compiler, forwards
+from dcl.calls import cpu_compiler, forwards
 from dcl.data.registry import DatasetInfo
-from dcl.networks import build_network, has_batchnorm
+from dcl.networks import build_network
 from dcl.objectives import Metric
-from dcl.seeding import AUGMENT, BN_STATS, INIT, INNER, NETWORK, REAL, generator, step_seed
+from dcl.seeding import AUGMENT, INIT, NETWORK, generator, step_seed
 from dcl.synthesis.guards import check_precision, stop_unless_finite
-from dcl.synthesis.inner import InnerNetwork
-from dcl.synthesis.matching import class_chunk_for, dc_loss, dm_loss, set_batchnorm_eval
+from dcl.synthesis.matching import Siamese
+from dcl.synthesis.methods import StepContext, build_method, resolve_method
 from dcl.synthesis.outputs import SyntheticOutputs
-from dcl.synthesis.settings import (
-    DEFAULT_INIT,
-    DEFAULT_LR_IMG,
-    DEFAULT_MOMENTUM_NET,
-    default_loops,
-    validate,
-)
+from dcl.synthesis.settings import validate
 
 
 class SynthesisModule(SyntheticOutputs, L.LightningModule):
     """Learns ``ipc`` synthetic images per class; one training step is one image update.
 
+    The module owns seeding, class sharding, DDP, guards, logging, checkpoints and outputs; the
+    matching method (``dcl.synthesis.methods``) computes each step's loss from a ``StepContext``.
+
     Args:
         data_info: Dataset facts (linked from the data module by the CLI).
-        method: ``dm`` (distribution matching), ``dc`` (gradient matching) or ``dsa``
-            (gradient matching with differentiable siamese augmentation).
+        method: ``dm`` (distribution matching), ``dc`` (gradient matching), ``dsa`` (gradient
+            matching with differentiable siamese augmentation), or the dotted class path of a
+            ``dcl.synthesis.methods.MatchingMethod`` subclass of your own.
+        method_args: Constructor options of the method beyond the module's own (a method of your
+            own, e.g. ``{"weight": 2.0}``); recorded in the hyperparameters, so checkpoints reload.
         ipc: Images per class.
-        backbone: Network name from ``dcl.networks`` (ConvNet is the published default).
+        backbone: The network: ConvNet (the published default), ConvNetW32, ConvNetW64,
+            ConvNetW128, ConvNetW256, ConvNetD1, ConvNetD2, ConvNetD3, ConvNetD4, ConvNetAS,
+            ConvNetAR, ConvNetAL, ConvNetASwish, ConvNetNN, ConvNetBN, ConvNetLN, ConvNetIN,
+            ConvNetGN, ConvNetNP, ConvNetMP, ConvNetAP, ConvNetASwishBN, MLP, LeNet, AlexNet,
+            AlexNetBN, VGG11, VGG11BN, ResNet18, ResNet18BN, ResNet18_AP, ResNet18BN_AP; or
+            the dotted class path of your own (``mypkg.nets.MyNet``): an ``nn.Module`` subclass,
+            or a function returning one, taking ``(channels, num_classes, image_size)``. DM uses
+            its ``embed(x)`` method, else the input of its last ``nn.Linear``.
         init: ``real`` (random real images per class) or ``noise`` (standard normal); default
-            as published: noise for DC, real for DSA and DM.
+            as published (the method's): noise for DC, real for DSA and DM.
         batch_real: Real images sampled per class for each matching step.
-        lr_img: Image learning rate (default: 1.0 for DM, 0.1 for DC/DSA).
+        lr_img: Image learning rate (default, the method's: 1.0 for DM, 0.1 for DC/DSA).
         momentum_img: Momentum of the default SGD image optimiser.
         image_optimizer: Replaces the default SGD (e.g. ``torch.optim.Adam``).
-        dsa_strategy: DSA ops joined by ``_``; ``auto`` = published strategy for DM/DSA and none
-            for DC; ``none`` disables augmentation.
+        dsa_strategy: DSA ops (color, crop, cutout, flip, scale, rotate) joined by ``_``;
+            ``auto`` = the method's default (the published strategy for DM/DSA, none for DC);
+            ``none`` disables augmentation.
         metric: Gradient distance for DC/DSA: ``ours``, ``mse`` or ``cos``.
         outer_loop: DC/DSA matching steps per fresh network (default: published table).
         inner_loop: DC/DSA network training epochs between matching steps (default: table).
@@ -76,7 +84,8 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
     def __init__(
         self,
         data_info: DatasetInfo | None = None,
-        method: Literal["dm", "dc", "dsa"] = "dm",
+        method: str = "dm",
+        method_args: dict[str, Any] | None = None,
         ipc: int = 1,
         backbone: str = "ConvNet",
         init: Literal["real", "noise"] | None = None,
@@ -109,32 +118,29 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
                 "SynthesisModule needs data_info (the CLI links it from --data); "
                 "in Python pass RealDataModule(...).info."
             )
-        init = init or DEFAULT_INIT.get(method, "real")
-        momentum_net = (
-            DEFAULT_MOMENTUM_NET.get(method, 0.0) if momentum_net is None else momentum_net
-        )
-        validate(method, ipc, backbone, metric, init, batch_real, multi_gpu)
-        if class_chunk is not None and class_chunk < 0:
-            raise ValueError(f"class_chunk must be >= 0 (0: all at once), got {class_chunk}.")
+        validate(method, ipc, backbone, metric, init or "real", batch_real, multi_gpu)
+        cls = resolve_method(method)
+        init = init or cls.init
+        momentum_net = cls.momentum_net if momentum_net is None else momentum_net
         self.save_hyperparameters(ignore=["image_optimizer", "data_info"])
         # What runs, not what was given (the CLI hands save_hyperparameters its parsed None):
         # checkpoints and sets record it, and setup reads it.
         self.hparams.update(init=init, momentum_net=momentum_net)
         self.hparams["data_info"] = dataclasses.asdict(data_info)
-        self.info, self.method, self.ipc = data_info, method, ipc
+        self.info, self.method, self.ipc = data_info, cls.name, ipc
         self.automatic_optimization = False
         self.image_optimizer = image_optimizer
         k, c, s = data_info.num_classes, data_info.channels, data_info.image_size
         self.images = nn.Parameter(torch.randn(k * ipc, c, s, s))  # (K*ipc, C, H, W)
         self.register_buffer("labels", torch.arange(k).repeat_interleave(ipc), persistent=False)
-        self.outer_loop, self.inner_loop = default_loops(ipc)
-        self.outer_loop = outer_loop or self.outer_loop
-        self.inner_loop = inner_loop if inner_loop is not None else self.inner_loop
-        strategy = dsa_strategy
-        if strategy == "auto":
-            strategy = "none" if method == "dc" else default_dsa_strategy(data_info.name)
+        options = {"ipc": ipc, "metric": metric, "outer_loop": outer_loop}
+        options.update(inner_loop=inner_loop, lr_net=lr_net, momentum_net=momentum_net)
+        options.update(batch_train=batch_train, batched=batched, class_chunk=class_chunk)
+        self.matching = build_method(cls, options, method_args)
+        strategy = cls.dsa_strategy if dsa_strategy == "auto" else dsa_strategy
+        if strategy == "published":
+            strategy = default_dsa_strategy(data_info.name)
         self.dsa = None if strategy == "none" else DSA(strategy)
-        self.inner = InnerNetwork(self._network, lr_net, momentum_net)
         self.seed = 0
         # Steps of earlier fits: a second ``trainer.fit`` continues (new draws, same images).
         self.step_offset, self._steps_done, self._initialised = 0, 0, False
@@ -150,7 +156,8 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
                 "compile=True on CPU needs a C++ compiler (g++, or the one named by $CXX) and "
                 "none was found; install one or leave --model.compile false."
             )
-        check_precision(self.trainer, self.method)
+        if not self.matching.float16:
+            check_precision(self.trainer, self.method)
         self._adopt_class_names()
         train = self.trainer.datamodule.train
         train.check_per_class(self.hparams.batch_real, "real images per class (--model.batch_real)")
@@ -177,11 +184,13 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
             self.info = dataclasses.replace(self.info, class_names=data.class_names)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """SGD on the images with the method's published learning rate, unless replaced."""
+        """SGD on the images (and the method's parameter groups), unless replaced."""
+        extra = self.matching.param_groups()
+        params = [{"params": [self.images]}, *extra] if extra else [self.images]
         if self.image_optimizer is not None:
-            return self.image_optimizer([self.images])
-        lr = self.hparams.lr_img or DEFAULT_LR_IMG[self.method]
-        return torch.optim.SGD([self.images], lr=lr, momentum=self.hparams.momentum_img)
+            return self.image_optimizer(params)
+        lr = self.hparams.lr_img or self.matching.lr_img
+        return torch.optim.SGD(params, lr=lr, momentum=self.hparams.momentum_img)
 
     # ------------------------------------------------------------ one step
     @property
@@ -202,74 +211,44 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
     def _network(self, index: int) -> nn.Module:
         g = generator(step_seed(self.seed, self._sampling_rank(), index, NETWORK), self.device)
         i = self.info
-        return build_network(
-            self.hparams.backbone,
-            i.channels,
-            i.num_classes,
-            i.image_size,
-            generator=g,
-            device=self.device,
-        )
+        shape = (i.channels, i.num_classes, i.image_size)
+        return build_network(self.hparams.backbone, *shape, generator=g, device=self.device)
 
-    def _forwards(self) -> tuple[Forward, Forward]:
-        return forwards(self.hparams.compile, self.hparams.channels_last)
-
-    def _siamese(self, step: int, classes: Tensor):
+    def _siamese(self, step: int, classes: Tensor) -> Siamese | None:
         if self.dsa is None:
             return None
         g = generator(step_seed(self.seed, self._sampling_rank(), step, AUGMENT), self.device)
         params = self.dsa.sample(self.info.num_classes, g, device=self.device).select(classes)
         return lambda real, syn: (self.dsa.apply(real, params), self.dsa.apply(syn, params))
 
-    def _syn(self, classes: Tensor) -> Tensor:
-        i = self.info
-        return self.images.view(i.num_classes, self.ipc, *self.images.shape[1:])[classes]
+    def context(self, step: int) -> StepContext:
+        """What the matching method gets for one image update.
 
-    def _real(self, n: int, classes: Tensor, step: int, stream: int = REAL) -> Tensor:
-        dm = self.trainer.datamodule
-        rank = self._sampling_rank()
-        return dm.real_batch(n, classes, step=step, rank=rank, stream=stream, seed=self.seed)
-
-    def dm_step_loss(self, step: int) -> Tensor:
-        """DM: a fresh frozen network, real and synthetic embeddings of all classes at once."""
-        classes = self._my_classes()
-        net = self._network(step).requires_grad_(False)
-        real = self._real(self.hparams.batch_real, classes, step)
-        chunk = class_chunk_for(net, self.device, self.hparams.class_chunk)
-        forward = self._forwards()[0]
-        syn = self._syn(classes)
-        return dm_loss(net, real, syn, self._siamese(step, classes), chunk, forward)
-
-    def dc_step_loss(self, step: int) -> Tensor:
-        """DC/DSA: gradient matching on the current outer iteration's network."""
-        outer = step // self.outer_loop
-        classes, net = self._my_classes(), self.inner.get(outer)
-        if has_batchnorm(net):
-            # Set running statistics from 16 real images per class, then freeze them.
-            everyone = torch.arange(self.info.num_classes, device=self.device)
-            net.train()
-            with torch.no_grad():
-                net(self._real(16, everyone, step, BN_STATS).flatten(0, 1))
-            set_batchnorm_eval(net)
-        real = self._real(self.hparams.batch_real, classes, step)
-        return dc_loss(
-            net,
-            real,
-            self._syn(classes),
-            classes,
-            self.hparams.metric,
-            self._siamese(step, classes),
-            self.device.type == "cuda" if self.hparams.batched is None else self.hparams.batched,
-            self._forwards()[1],
-        )
-
-    def _train_inner(self, step: int) -> None:
-        """DC's inner loop on the detached set (per-image DSA when the method augments)."""
-        g = generator(step_seed(self.seed, self._sampling_rank(), step, INNER), self.device)
-        augment = None if self.dsa is None else (lambda x: self.dsa.per_image(x, g))
-        forward = self._forwards()[1]
-        self.inner.train(
-            self.images, self.labels, self.inner_loop, self.hparams.batch_train, g, augment, forward
+        Args:
+            step: The image update (every draw of the context is seeded by it).
+        """
+        classes, i, rank = self._my_classes(), self.info, self._sampling_rank()
+        dm, seed = self.trainer.datamodule, self.seed
+        embed, logits = forwards(self.hparams.compile, self.hparams.channels_last)
+        return StepContext(
+            step=step,
+            classes=classes,
+            syn=self.images.view(i.num_classes, self.ipc, *self.images.shape[1:])[classes],
+            images=self.images,
+            labels=self.labels,
+            info=i,
+            backbone=self.hparams.backbone,
+            batch_real=self.hparams.batch_real,
+            network=self._network,
+            real=lambda n, c, stream: dm.real_batch(
+                n, c, step=step, rank=rank, stream=stream, seed=seed
+            ),
+            generator=lambda stream: generator(step_seed(seed, rank, step, stream), self.device),
+            siamese=self._siamese(step, classes),
+            dsa=self.dsa,
+            embed=embed,
+            logits=logits,
+            device=self.device,
         )
 
     @property
@@ -279,22 +258,21 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         """One image update: matching loss, non-finite check, backward, optimiser step."""
-        step = self.step
-        loss = self.dm_step_loss(step) if self.method == "dm" else self.dc_step_loss(step)
-        stop_unless_finite(loss, step, self.trainer)
+        ctx = self.context(self.step)
+        loss = self.matching.loss(ctx)
+        stop_unless_finite(loss, ctx.step, self.trainer)
         optimizer = self.optimizers()
         optimizer.zero_grad()
         # DDP averages image gradients; shards hold disjoint classes, so undo the average.
         self.manual_backward(loss * self.trainer.world_size if self.sharded else loss)
         optimizer.step()
-        if self.method != "dm" and step % self.outer_loop != self.outer_loop - 1:
-            self._train_inner(step)
-        self._steps_done = step + 1
+        self.matching.after_update(ctx)
+        self._steps_done = ctx.step + 1
         # Every rank's loss: the sum of the shards' classes, or the mean of replicated ranks.
         reduce = "sum" if self.sharded else "mean"
         self.log("loss", loss.detach(), prog_bar=True, sync_dist=True, reduce_fx=reduce)
         every = self.hparams.image_log_every_n_steps
-        if every and step % every == 0:
+        if every and ctx.step % every == 0:
             self.log_images()
         return loss.detach()
 
@@ -306,15 +284,15 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
             self.print(f"Synthetic set: {path} (grid: {path.with_suffix('.png')})")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the seed and DC's inner network (exact resume); refresh ``synthetic.pt``."""
-        checkpoint["dc_inner"] = self.inner.state_dict()
+        """Keep the run's seed (the method's state is in the state dict); refresh the set."""
         checkpoint["dcl_seed"], checkpoint["dcl_step_offset"] = self.seed, self.step_offset
         if self.trainer.is_global_zero:
             self.save_outputs()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the run's seed (not this process's) and DC's inner network (lazily)."""
-        self.inner.load_state_dict(checkpoint.get("dc_inner"))
+        """Restore the run's seed (not this process's); read DC's state from older files."""
+        if "dc_inner" in checkpoint and "matching._extra_state" in self.state_dict():
+            checkpoint["state_dict"]["matching._extra_state"] = checkpoint.pop("dc_inner")
         self.seed = checkpoint.get("dcl_seed", self.seed)
         self.step_offset = checkpoint.get("dcl_step_offset", 0)
         self.hparams["seed"] = self.seed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dcl.networks import NETWORK_NAMES
+from dcl.networks import network_problem
 from dcl.objectives import METRICS
 
 METHODS: tuple[str, ...] = ("dm", "dc", "dsa")
@@ -34,12 +34,15 @@ def validate(
 ) -> None:
     """Raise ``ValueError`` naming every invalid setting and how to fix it."""
     problems = []
-    if method not in METHODS:
-        problems.append(f"unknown method '{method}' (choose {', '.join(METHODS)})")
+    if method not in METHODS and "." not in method:  # a dotted path is resolved on its own
+        problems.append(
+            f"unknown method '{method}' (choose {', '.join(METHODS)}, or give the dotted class "
+            "path of a dcl.synthesis.methods.MatchingMethod subclass)"
+        )
     if ipc < 1:
         problems.append(f"ipc must be at least 1, got {ipc}")
-    if backbone not in NETWORK_NAMES:
-        problems.append(f"unknown backbone '{backbone}' (known: {', '.join(NETWORK_NAMES)})")
+    if (problem := network_problem(backbone)) is not None:
+        problems.append(f"unknown backbone '{backbone}' ({problem})")
     if metric not in METRICS:
         problems.append(f"unknown metric '{metric}' (choose {', '.join(METRICS)})")
     if init not in ("real", "noise"):

@@ -52,6 +52,37 @@ def test_train_candidate_is_the_protocol_on_the_equivalent_named_network(digits)
     assert accs == [100.0 * named.test_images(test, batch_size=TEST_BATCH)]
 
 
+def test_bf16_mixed_trains_and_tests_under_autocast(digits, monkeypatch):
+    train, test = digits
+    x, y = train.normalize(train.images[:100]), train.labels[:100]
+    seen = []
+
+    def spy(method):
+        def call(self, *args, **kwargs):
+            seen.append((method.__name__, torch.is_autocast_enabled("cpu")))
+            if torch.is_autocast_enabled("cpu"):
+                assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+            return method(self, *args, **kwargs)
+
+        return call
+
+    for name in ("fit_tensors", "test_images"):
+        monkeypatch.setattr(EvaluationModule, name, spy(getattr(EvaluationModule, name)))
+    accs = train_candidate(Candidate(8, 2), x, y, test, 2, seed=1, precision="bf16-mixed")
+    assert seen == [("fit_tensors", True), ("test_images", True)]
+    seen.clear()
+    train_candidate(Candidate(8, 2), x, y, test, 2, seed=1)
+    assert seen == [("fit_tensors", False), ("test_images", False)]
+    # The same steps as the protocol's module under a plain bf16 autocast.
+    named = EvaluationModule("ConvNet", test.info, epochs=2, seed=1)
+    named.net = Candidate(8, 2).build(test.info, seed=1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        named.fit_tensors(x, y)
+        assert accs == [100.0 * named.test_images(test, batch_size=TEST_BATCH)]
+    with pytest.raises(ValueError, match="16-mixed.*32-true, bf16-mixed"):
+        train_candidate(Candidate(8, 2), x, y, test, 1, precision="16-mixed")
+
+
 @pytest.mark.numerics
 def test_ensembled_repeats_match_sequential_training(digits, spread):
     train, test = digits
@@ -87,6 +118,7 @@ def test_nas_command_end_to_end(tmp_path, digits_cache):
         assert proxy["spearman"] is None or -1 <= proxy["spearman"] <= 1
         assert proxy["prepare_time_s"] >= 0
     assert saved["full"]["images"] == 100 and saved["k"] == 1 and saved["repeats"] == 1
+    assert saved["settings"]["precision"] == "32-true"
     assert (out / "synthetic.pt").is_file()
     with Image.open(out / "nas.png") as image:
         assert image.format == "PNG"

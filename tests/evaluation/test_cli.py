@@ -231,3 +231,33 @@ def test_a_bad_set_fails_before_any_process_starts(tmp_path, capsys, monkeypatch
         main([*args, "--strategy", "ddp_spawn"])
     assert exc.value.code == 2
     assert "No synthetic set at" in capsys.readouterr().err
+
+
+def test_a_set_of_a_mixed_size_folder_is_evaluated_at_its_own_size(tmp_path):
+    from dcl.data import RealDataModule
+    from tests.data.test_folder_sizes import mixed_tree
+
+    mixed_tree(tmp_path / "tree")
+    dm = RealDataModule("imagefolder", root=str(tmp_path / "tree"), image_size=6)
+    dm.cache_dir = str(tmp_path / "cache")
+    dm.setup()
+    path = select_baseline("random", dm.train, 1, seed=0).save(tmp_path / "synthetic.pt")
+    args = ["--synthetic", str(path), "--data_root", str(tmp_path / "tree"), "--models", "MLP"]
+    args += ["--cache_dir", str(tmp_path / "cache"), "--num_models", "1", "--epochs", "1"]
+    doc = main(args + ["--device", "cpu"])
+    assert len(doc["results"]["MLP"]["accuracies"]) == 1
+
+
+def test_a_set_of_in_memory_data_points_to_the_python_path(tmp_path):
+    import torch
+
+    from dcl.data import RealDataModule
+
+    images, labels = torch.rand(6, 1, 8, 8), torch.arange(3).repeat(2)
+    dm = RealDataModule.from_tensors(images, labels, test=(images, labels), name="mine")
+    dm.setup()
+    path = select_baseline("random", dm.train, 1, seed=0).save(tmp_path / "synthetic.pt")
+    with pytest.raises(SystemExit):
+        main(["--synthetic", str(path), "--device", "cpu"])
+    with pytest.raises(ValueError, match=r"in-memory data named 'mine'.*dcl.run_protocol"):
+        sources.load_sources(cli.build_parser().parse_args(["--synthetic", str(path)]), "cpu")

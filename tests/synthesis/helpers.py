@@ -6,6 +6,7 @@ import lightning as L
 import torch
 
 from dcl.data.module import RealDataModule
+from dcl.synthesis.methods import DM
 from dcl.synthesis.module import SynthesisModule
 
 
@@ -70,9 +71,13 @@ def synthesize(
     return model, trainer
 
 
-class NaNOnRankOne(SynthesisModule):
-    """DM whose loss is NaN on rank 1 only, at step 1: the other rank's loss stays finite."""
+class NaNOnRankOne(DM):
+    """DM whose loss is NaN on rank 1 only, at step 1: the other rank's loss stays finite.
 
-    def dm_step_loss(self, step: int):
-        loss = super().dm_step_loss(step)
-        return loss * float("nan") if self.global_rank == 1 and step == 1 else loss
+    Chosen by class path: ``SynthesisModule(method="tests.synthesis.helpers.NaNOnRankOne")``.
+    """
+
+    def loss(self, ctx):
+        loss = super().loss(ctx)
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        return loss * float("nan") if rank == 1 and ctx.step == 1 else loss

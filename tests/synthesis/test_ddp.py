@@ -124,11 +124,14 @@ def test_a_nan_on_one_rank_stops_every_rank_and_keeps_the_last_good_step(tmp_pat
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from dcl.data.synthetic import SyntheticSet
-    from tests.synthesis.helpers import NaNOnRankOne
+    from dcl.synthesis.module import SynthesisModule
 
     L.seed_everything(0, verbose=False)
     data = RealDataModule("digits", cache_dir=str(digits_cache))
-    model = NaNOnRankOne(data.info, ipc=1, batch_real=8, image_log_every_n_steps=0)
+    nan_on_rank_one = "tests.synthesis.helpers.NaNOnRankOne"
+    model = SynthesisModule(
+        data.info, method=nan_on_rank_one, ipc=1, batch_real=8, image_log_every_n_steps=0
+    )
     checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_last=True)
     from tests.synthesis.helpers import DestroyProcessGroup
 

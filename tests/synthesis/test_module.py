@@ -168,11 +168,15 @@ def test_defaults_without_a_config_are_the_published_ones(digits_cache, method, 
     info = RealDataModule("digits", cache_dir=str(digits_cache)).info
     model = SynthesisModule(info, method=method)
     assert (model.hparams.init, model.hparams.momentum_net) == (init, momentum_net)
-    assert model.inner.momentum == momentum_net
-    net = model.inner.get(0)
-    assert model.inner.optimizer.param_groups[0]["momentum"] == momentum_net and net is not None
     chosen = SynthesisModule(info, method=method, init="real", momentum_net=0.9)
-    assert (chosen.hparams.init, chosen.inner.momentum) == ("real", 0.9)
+    assert (chosen.hparams.init, chosen.hparams.momentum_net) == ("real", 0.9)
+    if method == "dm":  # no inner loop
+        assert not hasattr(model.matching, "inner")
+        return
+    inner = model.matching.inner
+    net = inner.get(0, lambda index: torch.nn.Linear(2, 2))
+    assert inner.optimizer.param_groups[0]["momentum"] == momentum_net and net is not None
+    assert chosen.matching.inner.momentum == 0.9
 
 
 def test_batchnorm_statistics_images_are_drawn_apart_from_the_matching_batch(

@@ -1,6 +1,6 @@
-"""Writes configs/<method>/<dataset>_ipc<N>.yaml with the published settings (REFERENCE 3-6).
+"""Writes dcl/configs/<method>/<dataset>_ipc<N>.yaml with the published settings (REFERENCE 3-6).
 
-Run ``python configs/generate.py`` after changing a published setting; the YAML files are the
+Run ``python -m dcl.configs.generate`` after changing a published setting; the YAML files are the
 user-facing artefacts and are committed.
 """
 
