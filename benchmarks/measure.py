@@ -126,6 +126,7 @@ def run_ours(job: Job) -> dict[str, Any]:
         batch_real=job.batch_real,
         compile=job.compile,
         channels_last=job.channels_last,
+        autotune=False,  # each row times the variant it names, with today's defaults otherwise
         image_log_every_n_steps=0,
     )
     timer = StepTimer(job.warmup, device)

@@ -38,6 +38,13 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def own_autotune_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    """Each test decides fast paths afresh: no decision leaks between tests or from the user's."""
+    path = tmp_path_factory.mktemp("autotune") / "autotune.json"
+    monkeypatch.setenv("DCL_AUTOTUNE_CACHE", str(path))
+
+
 @pytest.fixture(scope="session")
 def digits_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dataset cache private to this test run."""

@@ -120,6 +120,24 @@ def test_defaults_resolved_through_the_cli_are_the_ones_that_run(tmp_path, metho
     assert torch.equal(model.images.detach(), real) == (init == "real")
 
 
+def test_the_quickstart_prints_its_synthesis_path_and_autotune_switches_off(
+    tmp_path, monkeypatch, capsys
+):
+    # No decision cached here yet.
+    monkeypatch.setenv("DCL_AUTOTUNE_CACHE", str(tmp_path / "autotune.json"))
+    args = ["fit", "--config", str(CONFIGS / "quickstart.yaml"), "--trainer.max_steps", "1"]
+    args += ["--data.cache_dir", str(tmp_path / "cache"), "--trainer.callbacks=[]"]
+    args += ["--trainer.enable_progress_bar", "false", "--model.batch_real", "8"]
+    train_main([*args, "--trainer.default_root_dir", str(tmp_path / "on")])
+    out = capsys.readouterr().out
+    assert "Synthesis path: class_chunk=" in out and "compile=False (defaults: a run of 1" in out
+    off = train_main(
+        [*args, "--trainer.default_root_dir", str(tmp_path / "off"), "--model.autotune", "false"]
+    )
+    assert off.model.hparams.autotune is False and off.model.hparams.compile is None
+    assert "Synthesis path" not in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_the_readmes_multi_device_recipe_ends_with_the_evaluation_table(tmp_path, capfd):
     """Issue 14's report: the quick start on 2 CPU processes, class-sharded, crashed at the end."""

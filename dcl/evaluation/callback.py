@@ -9,6 +9,7 @@ from typing import Literal
 import lightning as L
 
 from dcl.baselines import BASELINES
+from dcl.evaluation.autotune import EvaluationPath, choose_paths
 from dcl.evaluation.distributed import gather_results
 from dcl.evaluation.pools import expand_models
 from dcl.evaluation.protocol import recipes, run_protocol
@@ -40,7 +41,13 @@ class SynthesisEvaluation(L.Callback):
         baseline: Also evaluate this coreset at the same ipc at the end (e.g. ``random``);
             ``None`` for no baseline.
         at_end: Evaluate once training ends.
-        compile: Train and test through ``torch.compile``'d forwards (see ``run_protocol``).
+        compile: Train and test through ``torch.compile``'d forwards (``None``: the probe
+            decides; see ``run_protocol``).
+        channels_last: Train and test on channels-last tensors (``None``: the probe decides).
+        ensemble: Train an architecture's networks together (``None``: the probe decides).
+        autotune: Time the undecided options on the run's own set and networks (rank 0 decides
+            for all; cached per machine and shape) and print the choice; ``False``: plain, the
+            ensemble on CUDA only. The paths taken are recorded in ``evaluation.json``.
     """
 
     def __init__(
@@ -52,7 +59,10 @@ class SynthesisEvaluation(L.Callback):
         augment: Literal[AUGMENTS] = "auto",
         baseline: Literal[BASELINES] | None = "random",
         at_end: bool = True,
-        compile: bool = False,
+        compile: bool | None = None,
+        channels_last: bool | None = None,
+        ensemble: bool | None = None,
+        autotune: bool = True,
     ) -> None:
         # Checked now, not after hours of synthesis.
         problems = []
@@ -69,38 +79,51 @@ class SynthesisEvaluation(L.Callback):
         if problems:
             raise ValueError("SynthesisEvaluation: " + "; ".join(problems) + ".")
         self.every_n_steps, self.num_models, self.epochs = every_n_steps, num_models, epochs
-        self.compile = compile
+        self.tuning = {
+            "compile": compile, "channels_last": channels_last, "ensemble": ensemble,
+            "autotune": autotune,
+        }  # fmt: skip
         self.models, self.augment, self.baseline, self.at_end = models, augment, baseline, at_end
 
     def _evaluate(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, syn=None, progress: bool = False
-    ) -> dict[str, list[float]]:
-        """Every rank trains its share of the models; all ranks get the whole table."""
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        syn=None,
+        progress: bool = False,
+        paths: dict[str, EvaluationPath] | None = None,
+    ) -> tuple[dict[str, list[float]], dict[str, EvaluationPath]]:
+        """Every rank trains its share of the models; all ranks get the table and the paths."""
         syn = syn if syn is not None else pl_module.synthetic_set()
         strategy = trainer.strategy
         models = expand_models(self.models, pl_module.hparams.backbone)
-        results = run_protocol(
-            syn,
-            trainer.datamodule.test,
-            models,
-            self.num_models,
-            self.epochs,
+        progress = progress and trainer.is_global_zero
+        protocol = dict(
+            num_models=self.num_models,
+            epochs=self.epochs,
             augment=self.augment,
             method=pl_module.method,  # the baseline is trained like the set itself
-            seed=pl_module.seed,
             device=strategy.root_device,
-            progress=progress and trainer.is_global_zero,
-            compile=self.compile,
             shard=(strategy.global_rank, strategy.world_size),
         )
-        return gather_results(results, strategy.all_gather, strategy.root_device)
+        if paths is None:  # rank 0 decides, every rank trains that way
+            paths = choose_paths(
+                syn, models, **protocol, **self.tuning, broadcast=strategy.broadcast,
+                progress=progress,
+            )  # fmt: skip
+        test = trainer.datamodule.test
+        results = run_protocol(
+            syn, test, models, seed=pl_module.seed, progress=progress, paths=paths, **protocol
+        )
+        return gather_results(results, strategy.all_gather, strategy.root_device), paths
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         """Periodic evaluation on every rank, logged as ``eval/<arch>``."""
         step = trainer.global_step
         if not self.every_n_steps or step % self.every_n_steps:
             return
-        for arch, s in summaries(self._evaluate(trainer, pl_module, progress=True)).items():
+        results, _ = self._evaluate(trainer, pl_module, progress=True)
+        for arch, s in summaries(results).items():
             pl_module.log(f"eval/{arch}", s["mean"], prog_bar=True, rank_zero_only=True)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -111,7 +134,7 @@ class SynthesisEvaluation(L.Callback):
         if not self.at_end or trainer.interrupted:
             return
         syn = pl_module.synthetic_set()  # one copy of the images for evaluation and report
-        results = self._evaluate(trainer, pl_module, syn, progress=True)
+        results, paths = self._evaluate(trainer, pl_module, syn, progress=True)
         base, name = None, self.baseline
         if name:
             from dcl.baselines import select_baseline
@@ -123,13 +146,15 @@ class SynthesisEvaluation(L.Callback):
                 seed=pl_module.seed,
                 device=trainer.strategy.root_device,
             )
-            base = self._evaluate(trainer, pl_module, chosen, progress=True)
+            # The same shapes and recipe as the set's: its paths apply (no second probe).
+            base, _ = self._evaluate(trainer, pl_module, chosen, progress=True, paths=paths)
         if trainer.is_global_zero:
-            self._report(trainer, pl_module, syn, results, base)
+            self._report(trainer, pl_module, syn, results, base, paths)
 
-    def _report(self, trainer, pl_module, syn, results: dict, base: dict | None) -> None:
+    def _report(self, trainer, pl_module, syn, results: dict, base: dict | None, paths) -> None:
         out = Path(pl_module.output_dir)
         settings = self._settings(pl_module, syn)
+        settings["paths"] = {arch: dataclasses.asdict(path) for arch, path in paths.items()}
         write_json(
             evaluation_document(results, base, self.baseline, settings), out / "evaluation.json"
         )
@@ -164,6 +189,7 @@ class SynthesisEvaluation(L.Callback):
             "epochs": self.epochs,
             "models": self.models,
             "augment": self.augment,
+            **self.tuning,
             "recipes": {name: dataclasses.asdict(r) for name, r in plan.items()},
             "seed": pl_module.seed,
             "step": pl_module.global_step,

@@ -23,6 +23,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 from dcl.baselines import BASELINES
 from dcl.baselines.specs import SPEC_EXAMPLE, SPEC_FORMAT, is_spec
 from dcl.data import SyntheticSet
+from dcl.evaluation.autotune import choose_paths
 from dcl.evaluation.distributed import gather_results
 from dcl.evaluation.pools import POOLS, expand_models
 from dcl.evaluation.protocol import AUGMENTS, recipes, run_protocol
@@ -39,7 +40,7 @@ from dcl.networks import NETWORK_NAMES
 OPTIONS = (
     "synthetic", "models", "num_models", "epochs", "augment", "data_root", "cache_dir",
     "device", "seed", "output", "baseline", "extractor", "extractor_epochs", "compile",
-    "devices", "num_nodes", "strategy", "precision",
+    "channels_last", "ensemble", "autotune", "devices", "num_nodes", "strategy", "precision",
 )  # fmt: skip
 
 
@@ -152,10 +153,31 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument(
         "--compile",
-        type=bool,
-        default=False,
+        type=bool | None,
+        default=None,
         help="Train and test through torch.compile'd forwards (same numbers; faster on CPU "
-        "after a one-off compilation; needs a C++ compiler there).",
+        "after a one-off compilation; needs a C++ compiler there); default: --autotune decides.",
+    )
+    parser.add_argument(
+        "--channels_last",
+        type=bool | None,
+        default=None,
+        help="Train and test on channels-last (NHWC) tensors; default: --autotune decides.",
+    )
+    parser.add_argument(
+        "--ensemble",
+        type=bool | None,
+        default=None,
+        help="Train an architecture's networks together in one vmap-ed pass (not batch-norm "
+        "networks or class paths); default: --autotune decides.",
+    )
+    parser.add_argument(
+        "--autotune",
+        type=bool,
+        default=True,
+        help="Decide the options left unset by timing a few training steps of throwaway "
+        "networks on the set (cached per machine and shape in $DCL_CACHE_DIR/autotune.json; "
+        "the choice is printed and recorded); false: plain, the ensemble on CUDA only.",
     )
     return parser
 
@@ -230,20 +252,27 @@ def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
         num_models=cfg.num_models,
         epochs=cfg.epochs,
         augment=cfg.augment,
-        seed=cfg.seed,
-        compile=cfg.compile,
         method=syn.method,  # a baseline trains exactly like the set it is compared with
         device=device,
-        progress=fabric.is_global_zero,
         shard=(fabric.global_rank, fabric.world_size),
     )
+    tuned = {name: cfg[name] for name in ("compile", "channels_last", "ensemble", "autotune")}
     say = print if fabric.is_global_zero else (lambda *a, **k: None)
     how = "; ".join(f"{m}: augment {r.augment}, E={r.epochs}" for m, r in plan.items())
     say(
         f"Evaluating {syn.method} {syn.info.name}, {syn.ipc} image(s) per class, step {syn.step}: "
         f"{cfg.num_models} model(s) each ({how}), on {fabric.world_size} x {device}."
     )
-    with fabric.autocast():
+    with fabric.autocast():  # the probe times what runs: under the same precision
+        paths = choose_paths(
+            syn,
+            models,
+            **protocol,
+            **tuned,
+            broadcast=fabric.broadcast,
+            progress=fabric.is_global_zero,
+        )  # rank 0 decides, every rank trains that way; the baseline has the set's shapes
+        protocol.update(seed=cfg.seed, progress=fabric.is_global_zero, paths=paths)
         shares = run_protocol(syn, test, models, **protocol)
         results = gather_results(shares, fabric.all_gather, device)
         base_results = None
@@ -260,6 +289,7 @@ def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
         resolved_device=str(device),
         device_name=device_name(device),
         world_size=fabric.world_size,
+        paths={m: dataclasses.asdict(path) for m, path in paths.items()},
     )
     document = evaluation_document(results, base_results, cfg.baseline, settings)
     if cfg.output and fabric.is_global_zero:

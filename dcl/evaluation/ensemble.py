@@ -24,46 +24,65 @@ def can_ensemble(module: EvaluationModule) -> bool:
     return not has_batchnorm(module.net)
 
 
+class Ensemble:
+    """The networks of ``modules`` as one ``vmap``-ed network over stacked weights, with its SGD.
+
+    Args:
+        modules: Evaluation modules of one architecture and the same settings.
+    """
+
+    def __init__(self, modules: list[EvaluationModule]) -> None:
+        hp = modules[0].hparams
+        self.modules = modules
+        self.params, self.buffers = stack_module_state([m.net for m in modules])  # (M, ...) leaves
+        skeleton = copy.deepcopy(modules[0].net).to("meta")  # structure only: weights are params
+
+        def logits(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor) -> Tensor:
+            return functional_call(skeleton, (p, b), (x,))
+
+        self.forward = vmap(logits, randomness="different")
+        self.optimizer = torch.optim.SGD(
+            list(self.params.values()), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
+        )
+
+    def epoch(self, images: Tensor, labels: Tensor) -> None:
+        """One shuffled pass over ``(images, labels)`` for every network, in batched steps."""
+        n, batch_size = images.shape[0], self.modules[0].hparams.batch_size
+        orders = [
+            torch.randperm(n, generator=m.generator, device=m.generator.device).to(images.device)
+            for m in self.modules
+        ]
+        for start in range(0, n, batch_size):
+            batch = [order[start : start + batch_size] for order in orders]
+            xs = torch.stack(
+                [_augmented(m, images[i]) for m, i in zip(self.modules, batch, strict=True)]
+            )
+            ys = torch.stack([labels[i] for i in batch])  # (M, B)
+            out = self.forward(self.params, self.buffers, xs)  # (M, B, classes)
+            per_model = F.cross_entropy(out.flatten(0, 1), ys.flatten(), reduction="none")
+            loss = per_model.view(ys.shape).mean(1).sum()  # each model's mean loss; no coupling
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+    def write_back(self) -> None:
+        """Copy the trained weights into each module's network."""
+        with torch.no_grad():
+            for i, module in enumerate(self.modules):
+                for name, p in module.net.named_parameters():
+                    p.copy_(self.params[name][i])
+
+
 def train_ensemble(modules: list[EvaluationModule], images: Tensor, labels: Tensor) -> None:
     """Train ``modules`` (same architecture and settings) together on ``images``/``labels``.
 
     The trained weights are written back into each module's network.
     """
-    hp = modules[0].hparams
-    nets = [m.net for m in modules]
-    params, buffers = stack_module_state(nets)  # name -> (M, ...) leaves
-    skeleton = copy.deepcopy(nets[0]).to("meta")  # structure only: weights come from ``params``
-
-    def logits(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(skeleton, (p, b), (x,))
-
-    forward = vmap(logits, randomness="different")
-    opt = torch.optim.SGD(
-        list(params.values()), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
-    )
-    n = images.shape[0]
-    for epoch in range(hp.epochs + 1):  # the release's epochs 0..E
-        orders = [
-            torch.randperm(n, generator=m.generator, device=m.generator.device).to(images.device)
-            for m in modules
-        ]
-        for start in range(0, n, hp.batch_size):
-            batch = [order[start : start + hp.batch_size] for order in orders]
-            xs = torch.stack(
-                [_augmented(m, images[i]) for m, i in zip(modules, batch, strict=True)]
-            )
-            ys = torch.stack([labels[i] for i in batch])  # (M, B)
-            out = forward(params, buffers, xs)  # (M, B, classes)
-            per_model = F.cross_entropy(out.flatten(0, 1), ys.flatten(), reduction="none")
-            loss = per_model.view(ys.shape).mean(1).sum()  # each model's mean loss; no coupling
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        modules[0].end_of_epoch(epoch, opt)  # the same drop and momentum restart
-    with torch.no_grad():
-        for i, net in enumerate(nets):
-            for name, p in net.named_parameters():
-                p.copy_(params[name][i])
+    ensemble = Ensemble(modules)
+    for epoch in range(modules[0].hparams.epochs + 1):  # the release's epochs 0..E
+        ensemble.epoch(images, labels)
+        modules[0].end_of_epoch(epoch, ensemble.optimizer)  # the same drop and momentum restart
+    ensemble.write_back()
 
 
 def _augmented(module: EvaluationModule, x: Tensor) -> Tensor:

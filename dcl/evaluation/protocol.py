@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -19,16 +20,17 @@ from dcl.data.registry import DatasetInfo
 from dcl.data.synthetic import SyntheticSet
 from dcl.evaluation.recipe import (
     AUGMENTS,
-    Recipe,
     drop_learning_rate,
     lr_drop_epoch,
+    recipes,
     resolve_augment,
-    resolve_recipe,
-    set_dsa_strategy,
 )
 from dcl.networks import build_network, is_class_path
 from dcl.seeding import AUGMENT, NETWORK, generator, step_seed
 from dcl.training import train_epochs
+
+if TYPE_CHECKING:
+    from dcl.evaluation.autotune import EvaluationPath
 
 __all__ = ["AUGMENTS", "EvaluationModule", "resolve_augment", "run_protocol", "summarize"]
 
@@ -203,25 +205,30 @@ def run_protocol(
     device: torch.device | str = "cpu",
     progress: bool = True,
     ensemble: bool | None = None,
-    compile: bool = False,
+    compile: bool | None = None,
     method: str | None = None,
     shard: tuple[int, int] = (0, 1),
+    channels_last: bool | None = None,
+    autotune: bool = True,
+    broadcast: Callable[[Any], Any] | None = None,
+    paths: Mapping[str, EvaluationPath] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``num_models`` fresh networks per architecture on ``syn``; test accuracies in %.
 
     Each architecture trains with the release's recipe (``recipes``): augmentation, DSA
     strategy and epochs follow the method, dataset and network unless ``augment``/``epochs``
     override them; ``method`` trains a baseline like the set it is compared with.
-    Models differ only by seed (``seed + i``). With ``ensemble`` the networks of one
-    architecture train together in one ``vmap``-ed pass (same result as one after the other;
-    batch-norm networks always train one by one). ``None`` means: on CUDA only, since on CPU
-    the batched convolutions measured 3x slower than a plain loop (20 ConvNets, digits).
-    No Trainer is created, so this is safe to call from inside a running Trainer (callbacks).
-    With ``compile`` the sequential path trains and tests through ``torch.compile``'d forwards
-    (on CPU: needs a C++ compiler; compiled once per architecture and batch shape).
-    ``shard=(rank, world_size)`` trains only models ``i`` with ``i % world_size == rank`` (the
-    others' accuracies are NaN): ranks share the work and ``gather_results`` joins the shares
-    into what one process computes, since each model depends on its own seed only.
+    Models differ only by seed (``seed + i``). How they compute is a path per architecture
+    (``dcl.evaluation.autotune``): through ``torch.compile`` (on CPU: needs a C++ compiler),
+    on channels-last tensors, or with ``ensemble`` all together in one ``vmap``-ed pass (not
+    batch-norm networks or class paths); the same maths, up to float rounding. Options left
+    ``None`` are chosen by a short probe of throwaway networks (cached per machine and shape;
+    one line each is printed with ``progress``), or with ``autotune=False`` take the defaults:
+    plain, and the ensemble on CUDA only. No Trainer is created, so this is safe to call from
+    inside a running Trainer (callbacks). ``shard=(rank, world_size)`` trains only models ``i``
+    with ``i % world_size == rank`` (the others' accuracies are NaN): ranks share the work and
+    ``gather_results`` joins the shares into what one process computes, since each model
+    depends on its own seed only; rank 0 chooses the paths and ``broadcast`` shares them.
 
     Args:
         syn: The set to train on (a condensed set or a baseline selection).
@@ -233,41 +240,45 @@ def run_protocol(
         seed: Model ``i`` draws everything from ``seed + i``.
         device: Where the networks train.
         progress: Show a progress bar.
-        ensemble: Train an architecture's networks together (``None``: on CUDA only).
-        compile: Train and test through ``torch.compile``'d forwards.
+        ensemble: Train an architecture's networks together (``None``: decided).
+        compile: Train and test through ``torch.compile``'d forwards (``None``: decided).
         method: Train as for this method's sets (default: ``syn.method``).
         shard: ``(rank, world_size)``: train only this rank's models.
+        channels_last: Train and test on channels-last tensors (``None``: decided).
+        autotune: Decide the ``None`` options by a probe; else the defaults.
+        broadcast: Rank 0's decision to every rank (a Fabric's or strategy's ``broadcast``).
+        paths: Paths already chosen (``choose_paths``), instead of the options and probe.
 
     Returns:
         Test accuracies in % per architecture, one per model (NaN for other ranks' models).
     """
-    from dcl.evaluation.ensemble import can_ensemble, train_ensemble  # imports this module
+    from dcl.evaluation.autotune import choose_paths  # these import this module
+    from dcl.evaluation.ensemble import can_ensemble, train_ensemble
 
+    if paths is None:
+        tuned = dict(compile=compile, channels_last=channels_last, ensemble=ensemble)
+        paths = choose_paths(
+            syn, models, num_models, epochs, augment, device, method, **tuned,
+            autotune=autotune, shard=shard, broadcast=broadcast, progress=progress,
+        )  # fmt: skip
     plan = recipes(syn, models, augment, epochs, method)
-    if ensemble is None:
-        ensemble = torch.device(device).type == "cuda"
     images, labels = syn.images.to(device), syn.labels.to(device)
-    forward = forwards(compile)[1]
     rank, world_size = shard
     mine = [i for i in range(num_models) if i % world_size == rank]
     results: dict[str, list[float]] = {}
     bar = tqdm(total=len(models) * len(mine), desc="evaluating", disable=not progress)
     for name in models:
         r = plan[name]
+        settings = {"augment": r.augment, "dsa_strategy": r.dsa_strategy}
         modules = [
-            EvaluationModule(
-                name,
-                syn.info,
-                r.epochs,
-                augment=r.augment,
-                seed=seed + i,
-                dsa_strategy=r.dsa_strategy,
-            ).to(device)
+            EvaluationModule(name, syn.info, r.epochs, seed=seed + i, **settings).to(device)
             for i in mine
         ]
+        path = paths[name]
+        forward = forwards(path.compile, path.channels_last)[1]
         # Users' networks train one by one: their layers (dropout, state) are not vetted for vmap.
-        batched = ensemble and not is_class_path(name) and can_ensemble(modules[0])
-        if batched and len(modules) > 1:
+        batched = path.ensemble and len(modules) > 1 and not is_class_path(name)
+        if batched and can_ensemble(modules[0]):
             train_ensemble(modules, images, labels)
         else:
             for module in modules:
@@ -279,21 +290,6 @@ def run_protocol(
             bar.set_postfix(model=name, acc=f"{results[name][i]:.1f}")
     bar.close()
     return results
-
-
-def recipes(
-    syn: SyntheticSet,
-    models: list[str],
-    augment: str = "auto",
-    epochs: int | None = None,
-    method: str | None = None,
-) -> dict[str, Recipe]:
-    """The recipe each architecture trains with on ``syn`` (see ``dcl.evaluation.recipe``)."""
-    strategy = set_dsa_strategy(syn.config, syn.info.name)
-    how = method or syn.method
-    return {
-        name: resolve_recipe(how, syn.info.name, name, augment, epochs, strategy) for name in models
-    }
 
 
 def summarize(accuracies: list[float]) -> dict[str, float | list[float]]:

@@ -8,12 +8,16 @@ network, so every published number is measured the way it was measured there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from dcl.augmentation import default_dsa_strategy
 from dcl.data.registry import STATIC_INFO
 from dcl.networks import is_class_path, uses_batchnorm
+
+if TYPE_CHECKING:
+    from dcl.data.synthetic import SyntheticSet
 
 AUGMENTS: tuple[str, ...] = ("auto", "dsa", "dc", "crop_noise", "none")
 # Written into result documents, so results measured before this protocol can be told apart.
@@ -126,3 +130,18 @@ def drop_learning_rate(optimizer: torch.optim.Optimizer) -> None:
     for group in optimizer.param_groups:
         group["lr"] *= LR_DROP
     optimizer.state.clear()
+
+
+def recipes(
+    syn: SyntheticSet,
+    models: list[str],
+    augment: str = "auto",
+    epochs: int | None = None,
+    method: str | None = None,
+) -> dict[str, Recipe]:
+    """The recipe each architecture trains with on ``syn`` (``resolve_recipe`` for each)."""
+    strategy = set_dsa_strategy(syn.config, syn.info.name)
+    how = method or syn.method
+    return {
+        name: resolve_recipe(how, syn.info.name, name, augment, epochs, strategy) for name in models
+    }

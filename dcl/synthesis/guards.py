@@ -6,6 +6,8 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from dcl.calls import cpu_compiler
+
 
 def check_precision(trainer: L.Trainer, method: str) -> None:
     """Refuse float16 mixed precision for DC and DSA, whose inner loop has no gradient scaler.
@@ -20,6 +22,15 @@ def check_precision(trainer: L.Trainer, method: str) -> None:
             f"--trainer.precision {precision} is not supported for {method.upper()}: its "
             "inner-loop network trains without a gradient scaler, so float16 gradients would "
             "underflow. Use bf16-mixed (same range as float32) or 32-true."
+        )
+
+
+def check_compiler(compile: bool | None, device: torch.device) -> None:
+    """Refuse ``compile=True`` on a CPU without a C++ compiler, saying what to do."""
+    if compile and device.type == "cpu" and cpu_compiler() is None:
+        raise RuntimeError(
+            "compile=True on CPU needs a C++ compiler (g++, or the one named by $CXX) and "
+            "none was found; install one or leave --model.compile unset (autotune) or false."
         )
 
 

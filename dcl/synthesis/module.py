@@ -13,19 +13,20 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from dcl.augmentation import DSA, default_dsa_strategy
-from dcl.calls import cpu_compiler, forwards
+from dcl.calls import forwards
 from dcl.data.registry import DatasetInfo
 from dcl.networks import build_network
 from dcl.objectives import Metric
 from dcl.seeding import AUGMENT, INIT, NETWORK, generator, step_seed
-from dcl.synthesis.guards import check_precision, stop_unless_finite
+from dcl.synthesis.autotune import Autotuned
+from dcl.synthesis.guards import check_compiler, check_precision, stop_unless_finite
 from dcl.synthesis.matching import Siamese
 from dcl.synthesis.methods import StepContext, build_method, resolve_method
 from dcl.synthesis.outputs import SyntheticOutputs
 from dcl.synthesis.settings import validate
 
 
-class SynthesisModule(SyntheticOutputs, L.LightningModule):
+class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
     """Learns ``ipc`` synthetic images per class; one training step is one image update.
 
     The module owns seeding, class sharding, DDP, guards, logging, checkpoints and outputs; the
@@ -63,17 +64,17 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         momentum_net: Momentum of DC's inner-loop SGD; default as published: 0.5 for DC (the
             original code), 0 for DSA (the release since its DSA commit).
         batch_train: Batch size of DC's inner-loop training.
-        batched: Compute all classes' gradients in one ``vmap`` (else the per-class loop);
-            ``None``: on GPU only (on CPU the loop measured faster).
-        class_chunk: DM: classes per network forward, real and synthetic (0: all at once);
-            ``None``: one class per forward on CPU (measured faster), all at once on GPU.
-            Batch norm always uses 0.
+        batched: DC/DSA: all classes' gradients in one ``vmap`` (else the per-class loop).
+        class_chunk: DM: classes per network forward, real and synthetic (0: all at once; batch
+            norm always uses 0).
         compile: Run real-image forwards (DM: synthetic too; DC: its inner loop too) through
-            ``torch.compile``: the same loss, measured faster on CPU after a one-off compile of
-            about half a minute (needs a C++ compiler); DC/DSA matching only in the per-class
-            loop (``batched`` false, the CPU default).
-        channels_last: Run the same network calls on channels-last (NHWC) tensors: the same
-            loss in another memory layout (see ``benchmarks/throughput.py`` for its speed).
+            ``torch.compile`` (a C++ compiler on CPU; a one-off compile of about half a minute);
+            DC/DSA matching only in the per-class loop (``batched`` false).
+        channels_last: Run the same network calls on channels-last (NHWC) tensors.
+        autotune: Decide the four options above where unset (null) by timing the run's own
+            step (printed, checkpointed, cached per machine and shape in ``$DCL_CACHE_DIR``; a
+            run under 100 steps only reuses a cached choice). Off: unset means no compile, no
+            NHWC, ``batched`` on GPU only, ``class_chunk`` 1 on CPU and 0 on GPU.
         multi_gpu: ``replicate`` (every rank samples its own networks and real batches, image
             gradients averaged) or ``shard_classes`` (each rank matches its own classes).
         image_log_every_n_steps: How often the image grid goes to TensorBoard (0: never).
@@ -102,8 +103,9 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         batch_train: int = 256,
         batched: bool | None = None,
         class_chunk: int | None = None,
-        compile: bool = False,
-        channels_last: bool = False,
+        compile: bool | None = None,
+        channels_last: bool | None = None,
+        autotune: bool = True,
         multi_gpu: Literal["replicate", "shard_classes"] = "replicate",
         image_log_every_n_steps: int = 100,
         seed: int | None = None,
@@ -145,17 +147,14 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
         # Steps of earlier fits: a second ``trainer.fit`` continues (new draws, same images).
         self.step_offset, self._steps_done, self._initialised = 0, 0, False
         self._output_dir: Path | None = None
+        self.speed_path, self._speed_applied = None, False  # autotune's decision (checkpointed)
 
     # ----------------------------------------------------------------- set-up
     def setup(self, stage: str) -> None:
         """Check settings against the data, then initialise the images (rank-independent)."""
         self._output_dir = None
         self.output_dir  # noqa: B018 - collective call, must run on all ranks
-        if self.hparams.compile and self.device.type == "cpu" and cpu_compiler() is None:
-            raise RuntimeError(
-                "compile=True on CPU needs a C++ compiler (g++, or the one named by $CXX) and "
-                "none was found; install one or leave --model.compile false."
-            )
+        check_compiler(self.hparams.compile, self.device)
         if not self.matching.float16:
             check_precision(self.trainer, self.method)
         self._adopt_class_names()
@@ -286,6 +285,7 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the run's seed (the method's state is in the state dict); refresh the set."""
         checkpoint["dcl_seed"], checkpoint["dcl_step_offset"] = self.seed, self.step_offset
+        checkpoint["dcl_autotune"] = self.speed_path
         if self.trainer.is_global_zero:
             self.save_outputs()
 
@@ -295,4 +295,5 @@ class SynthesisModule(SyntheticOutputs, L.LightningModule):
             checkpoint["state_dict"]["matching._extra_state"] = checkpoint.pop("dc_inner")
         self.seed = checkpoint.get("dcl_seed", self.seed)
         self.step_offset = checkpoint.get("dcl_step_offset", 0)
+        self.speed_path = checkpoint.get("dcl_autotune")  # a resumed run keeps its path
         self.hparams["seed"] = self.seed

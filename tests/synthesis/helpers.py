@@ -1,5 +1,6 @@
 """Running synthesis under a real Trainer, for the synthesis tests."""
 
+import json
 from pathlib import Path
 
 import lightning as L
@@ -81,3 +82,55 @@ class NaNOnRankOne(DM):
         loss = super().loss(ctx)
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         return loss * float("nan") if rank == 1 and ctx.step == 1 else loss
+
+
+class FakeTimer:
+    """Stands in for ``dcl.tuning.time_call``: 1 s a step, halved per favoured option it runs.
+
+    Records every candidate's options in ``seen``; with ``run`` it also runs the step twice (not
+    a compiled one), as the real timer would, so that a probe that leaves a trace shows it.
+    """
+
+    def __init__(self, favour: dict, run: bool = True, seconds: float = 1.0) -> None:
+        self.favour, self.run, self.seconds, self.seen = favour, run, seconds, []
+
+    def __call__(self, fn, device, repeats=3, warmup=1) -> float:
+        self.seen.append(dict(fn.options))
+        for _ in range(2 if self.run and not fn.options.get("compile") else 0):
+            fn()
+        hits = sum(fn.options.get(k) == v for k, v in self.favour.items())
+        return self.seconds * 0.5**hits
+
+
+class FakeSpeedsPerRank(L.Callback):
+    """In each spawned rank, a ``FakeTimer`` favouring ``favour[rank]``; writes what each applied.
+
+    ``folder/autotune_rank{r}.json``: the rank's applied options and its timer's candidates.
+    """
+
+    def __init__(self, folder: Path, favour: dict[int, dict]) -> None:
+        self.folder, self.favour = Path(folder), favour
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        from dcl import tuning
+        from dcl.synthesis import autotune
+
+        self.saved = (tuning.time_call, tuning.compiler_available, autotune.MIN_PROBE_STEPS)
+        self.timer = FakeTimer(self.favour[trainer.global_rank], run=False)
+        tuning.time_call, tuning.compiler_available = self.timer, lambda device: False
+        autotune.MIN_PROBE_STEPS = 0
+
+    def teardown(self, trainer, pl_module, stage) -> None:
+        from dcl import tuning
+        from dcl.synthesis import autotune
+
+        tuning.time_call, tuning.compiler_available, autotune.MIN_PROBE_STEPS = self.saved
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        applied = {
+            "class_chunk": pl_module.matching.class_chunk,
+            "channels_last": pl_module.hparams.channels_last,
+            "seen": self.timer.seen,
+        }
+        path = self.folder / f"autotune_rank{trainer.global_rank}.json"
+        path.write_text(json.dumps(applied))

@@ -9,7 +9,7 @@ import torch.distributed as dist
 
 from dcl.baselines import select_baseline
 from dcl.data.module import RealDataModule
-from tests.synthesis.helpers import SaveImagesPerRank, synthesize
+from tests.synthesis.helpers import FakeSpeedsPerRank, SaveImagesPerRank, synthesize
 
 pytestmark = [
     pytest.mark.slow,
@@ -152,3 +152,18 @@ def test_a_nan_on_one_rank_stops_every_rank_and_keeps_the_last_good_step(tmp_pat
     saved = SyntheticSet.load(tmp_path / "synthetic.pt")
     assert saved.step == 1 and torch.isfinite(saved.images).all()
     assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)["global_step"] == 1
+
+
+def test_every_rank_applies_rank_zeros_autotune_choice(tmp_path, digits_cache, monkeypatch):
+    # A cache of its own, inherited by the spawned ranks.
+    monkeypatch.setenv("DCL_AUTOTUNE_CACHE", str(tmp_path / "dcl-cache" / "autotune.json"))
+    # Each rank's fake timer favours another variant; only rank 0's may decide.
+    favour = {0: {"channels_last": True}, 1: {"class_chunk": 0}}
+    callbacks = [FakeSpeedsPerRank(tmp_path, favour), SaveImagesPerRank(tmp_path)]
+    synthesize(tmp_path, digits_cache, 2, devices=2, strategy="ddp_spawn", callbacks=callbacks)
+    rank0, rank1 = (json.loads((tmp_path / f"autotune_rank{r}.json").read_text()) for r in (0, 1))
+    assert len(rank0["seen"]) == 3 and rank1["seen"] == []
+    for applied in (rank0, rank1):
+        assert applied["channels_last"] is True and applied["class_chunk"] == 1
+    images = [torch.load(tmp_path / f"images_rank{r}.pt") for r in (0, 1)]
+    torch.testing.assert_close(images[0], images[1], rtol=0, atol=0)

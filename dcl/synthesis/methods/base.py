@@ -87,6 +87,8 @@ class MatchingMethod(nn.Module):
             in the hyperparameters; a method with an inner loop takes it in its constructor).
         float16: Whether float16 mixed precision is safe; ``False`` when the method steps an
             optimiser of its own, which Lightning's gradient scaler does not cover.
+        compile_needs: Values of the method's ``speed_options`` that ``compile`` needs to take
+            effect (DC/DSA: ``batched`` false, as only the per-class loop calls ``ctx.logits``).
     """
 
     name: ClassVar[str] = ""
@@ -95,6 +97,7 @@ class MatchingMethod(nn.Module):
     dsa_strategy: ClassVar[str] = "published"
     momentum_net: ClassVar[float] = 0.0
     float16: ClassVar[bool] = True
+    compile_needs: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -119,6 +122,21 @@ class MatchingMethod(nn.Module):
             ctx: The context the step's ``loss`` was computed with; read the updated images
                 from ``ctx.images`` (``ctx.syn`` holds them as they were before the update).
         """
+
+    def speed_options(self, ctx: StepContext) -> dict[str, list[Any]]:
+        """Options that compute the same loss at different speeds, for ``--model.autotune``.
+
+        Each name is an attribute of the method whose ``None`` means "automatic"; the first value
+        listed is what ``None`` does (kept on near-ties, and whenever autotune is off). Autotune
+        times the others on the run's first step and sets the fastest on options still ``None``.
+
+        Args:
+            ctx: The run's first step (device, network, shapes); nothing is drawn from it.
+
+        Returns:
+            Candidate values per attribute name; default: none.
+        """
+        return {}
 
     def param_groups(self) -> list[dict[str, Any]]:
         """Optimiser parameter groups added to the images' (default: the trainable parameters).

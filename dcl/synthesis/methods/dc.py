@@ -41,6 +41,7 @@ class DC(MatchingMethod):
     dsa_strategy = "none"
     momentum_net = DEFAULT_MOMENTUM_NET["dc"]
     float16 = False  # the inner loop's SGD runs without a gradient scaler
+    compile_needs = {"batched": False}  # vmap-ed gradients bypass ctx.logits
 
     def __init__(
         self,
@@ -75,6 +76,11 @@ class DC(MatchingMethod):
         batched = ctx.device.type == "cuda" if self.batched is None else self.batched
         syn, classes = ctx.syn, ctx.classes
         return dc_loss(net, real, syn, classes, self.metric, ctx.siamese, batched, ctx.logits)
+
+    def speed_options(self, ctx: StepContext) -> dict[str, list[Any]]:
+        """``batched``: all classes in one ``vmap`` or the per-class loop."""
+        gpu = ctx.device.type == "cuda"
+        return {"batched": [gpu, not gpu]}
 
     def after_update(self, ctx: StepContext) -> None:
         """The inner loop, except after an outer iteration's last step (a new network follows)."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
+from dcl.networks import uses_batchnorm
 from dcl.seeding import REAL
 from dcl.synthesis.matching import class_chunk_for, dm_loss
 from dcl.synthesis.methods.base import MatchingMethod, StepContext
@@ -37,3 +40,10 @@ class DM(MatchingMethod):
         real = ctx.real(ctx.batch_real, ctx.classes, REAL)
         chunk = class_chunk_for(net, ctx.device, self.class_chunk)
         return dm_loss(net, real, ctx.syn, ctx.siamese, chunk, ctx.embed)
+
+    def speed_options(self, ctx: StepContext) -> dict[str, list[Any]]:
+        """``class_chunk``: one class per forward or all at once (batch norm: always all)."""
+        i = ctx.info
+        if uses_batchnorm(ctx.backbone, i.channels, i.num_classes, i.image_size):
+            return {}
+        return {"class_chunk": [0, 1] if ctx.device.type == "cuda" else [1, 0]}

@@ -1,0 +1,184 @@
+"""Pick the fastest of equivalent ways to compute the same thing, like cuDNN's benchmark mode.
+
+Synthesis and evaluation offer variants that compute the same maths at different speeds on
+different machines (``torch.compile``, channels-last tensors, how many classes share a network
+call, batched or per-class gradients, ensembles). Which one wins depends on the CPU's vector and
+matrix units or the GPU, the network and the shapes, so a short timed probe on the run's own
+work decides, and the decision is cached per machine, software and shape: a second run of the
+same setting (the quick start) does not probe again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dcl.calls import cpu_compiler
+
+# A compile costs about half a minute on CPU (C++ kernels) and tens of seconds on GPU; below this
+# much estimated run time even a large speed-up cannot repay it, so the probe does not try it.
+COMPILE_WORTH_S = 120.0
+# A variant must beat the plain one by this fraction to be chosen: a probe's few repeats on a
+# shared machine scatter by several percent, and a decision is cached, so near-ties keep the
+# plain path (the reference).
+MIN_GAIN = 0.10
+CACHE_FORMAT = "dcl-autotune-v1"
+
+
+@cache
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_key(device: torch.device) -> dict[str, Any]:
+    """What decides which variant is fastest, besides the work: hardware and software."""
+    key: dict[str, Any] = {"torch": str(torch.__version__), "device": device.type}
+    if device.type == "cuda":
+        key["gpu"] = torch.cuda.get_device_name(device)
+    else:
+        key.update(
+            cpu=cpu_model(),
+            cores=os.cpu_count(),
+            threads=torch.get_num_threads(),
+            capability=torch.backends.cpu.get_cpu_capability(),
+        )
+    return key
+
+
+def compiler_available(device: torch.device) -> bool:
+    """Whether ``torch.compile`` can generate code here: a C++ compiler, or Triton on GPU."""
+    if device.type == "cuda":
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return False
+        return True
+    return cpu_compiler() is not None
+
+
+def cache_file() -> Path:
+    """``$DCL_AUTOTUNE_CACHE``, else ``$DCL_CACHE_DIR/autotune.json`` (``~/.cache/dcl``)."""
+    if os.environ.get("DCL_AUTOTUNE_CACHE"):
+        return Path(os.environ["DCL_AUTOTUNE_CACHE"])
+    return Path(os.environ.get("DCL_CACHE_DIR", Path.home() / ".cache" / "dcl")) / "autotune.json"
+
+
+def _entries(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != CACHE_FORMAT:
+            raise ValueError(f"format {data.get('format')!r}")
+        return dict(data["entries"])
+    except (ValueError, KeyError, TypeError, OSError) as err:
+        warnings.warn(f"Ignoring the unreadable autotune cache {path} ({err}).", stacklevel=2)
+        return {}
+
+
+def _key_text(key: Mapping[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+def cached_choice(key: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The decision recorded for ``key`` (``{"choice", "timings_ms"}``), or ``None``."""
+    return _entries(cache_file()).get(_key_text(key))
+
+
+def remember_choice(
+    key: Mapping[str, Any], choice: Mapping[str, Any], timings_ms: Mapping[str, float]
+) -> None:
+    """Record a decision for ``key`` (the file is replaced atomically; failures only warn)."""
+    path = cache_file()
+    entries = _entries(path)
+    entries[_key_text(key)] = {"choice": dict(choice), "timings_ms": dict(timings_ms)}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"format": CACHE_FORMAT, "entries": entries}, indent=1))
+        os.replace(tmp, path)
+    except OSError as err:  # a read-only home must not stop a run
+        warnings.warn(f"Could not record the autotune decision in {path} ({err}).", stacklevel=2)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(
+    fn: Callable[[], Any], device: torch.device, repeats: int = 3, warmup: int = 1
+) -> float:
+    """Median wall seconds of ``fn()`` over ``repeats`` calls after ``warmup`` untimed ones.
+
+    Args:
+        fn: The work to time (one step, one batch).
+        device: Synchronised around each call on GPU, where kernels run asynchronously.
+        repeats: Timed calls.
+        warmup: Untimed calls first (first-call costs: allocation, compilation, autotuning).
+
+    Returns:
+        The median time of one call, in seconds.
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        _synchronize(device)
+        start = time.perf_counter()
+        fn()
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def fastest(timings: Mapping[str, float], plain: str) -> str:
+    """The fastest variant, unless it beats ``plain`` by less than ``MIN_GAIN``.
+
+    Args:
+        timings: Seconds (or any time unit) per variant name.
+        plain: The reference variant, kept on near-ties.
+
+    Returns:
+        The chosen variant's name.
+    """
+    best = min(timings, key=timings.__getitem__)
+    return best if timings[best] < (1.0 - MIN_GAIN) * timings[plain] else plain
+
+
+def describe(
+    what: str, choice: Mapping[str, Any], timings_ms: Mapping[str, float], how: str
+) -> str:
+    """One line for the log: the chosen variant and every timing behind it.
+
+    Args:
+        what: What was tuned, e.g. ``"Synthesis"``.
+        choice: The chosen options.
+        timings_ms: Milliseconds per probed variant.
+        how: ``"probed"``, ``"cached"`` or ``"set by hand"``.
+
+    Returns:
+        e.g. ``Synthesis path: compile=False, channels_last=False (probed: eager 41 ms, ...)``.
+    """
+    options = ", ".join(f"{k}={v}" for k, v in choice.items())
+    times = ", ".join(f"{name} {ms:.0f} ms" for name, ms in timings_ms.items())
+    return f"{what} path: {options} ({how}{': ' + times if times else ''})"
