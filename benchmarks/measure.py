@@ -6,13 +6,16 @@ one (``python -m benchmarks.throughput --worker JOB``) so that its CPU memory pe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,10 @@ class Job:
     threads: int | None = None
     compile: bool = False
     channels_last: bool = False
+    # The default path: autotune decides, for a run of ``planned_steps`` (the published count:
+    # whether compiling pays depends on it); timing stops after ``warmup + steps``.
+    autotune: bool = False
+    planned_steps: int | None = None
 
 
 def make_data(job: Job) -> RealDataModule:
@@ -85,15 +92,21 @@ def _times(
 class StepTimer(L.Callback):
     """Wall-clock time of every training step (synchronised on GPU) and its loss."""
 
-    def __init__(self, warmup: int, device: torch.device) -> None:
-        self.warmup, self.device = warmup, device
+    def __init__(self, warmup: int, device: torch.device, stop_after: int | None = None) -> None:
+        self.warmup, self.device, self.stop_after = warmup, device, stop_after
         self.times: list[float] = []
         self.cpu: list[float] = []
         self.losses: list[float] = []
         self.setup_mb = 0.0
+        self.probe_s = 0.0
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Start timing the module's own fit start (autotune's probe runs there)."""
+        self.fit_start = now()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Memory in use before the first step."""
+        """Memory in use before the first step, and how long the fit start took."""
+        self.probe_s = now() - self.fit_start
         self.setup_mb = rss_mb()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
@@ -110,6 +123,8 @@ class StepTimer(L.Callback):
         self.cpu.append(time.process_time() - self.cpu_start)
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.losses.append(float(loss))
+        if self.stop_after is not None and len(self.times) >= self.stop_after:
+            trainer.should_stop = True  # a long planned run, timed for its first steps
 
 
 def run_ours(job: Job) -> dict[str, Any]:
@@ -124,16 +139,19 @@ def run_ours(job: Job) -> dict[str, Any]:
         backbone=job.backbone,
         init="real",
         batch_real=job.batch_real,
-        compile=job.compile,
-        channels_last=job.channels_last,
-        autotune=False,  # each row times the variant it names, with today's defaults otherwise
+        # The default row decides everything, as a user's run does; the others time the variant
+        # they name (autotune off: the plain path elsewhere).
+        compile=None if job.autotune else job.compile,
+        channels_last=None if job.autotune else job.channels_last,
+        autotune=job.autotune,
         image_log_every_n_steps=0,
     )
-    timer = StepTimer(job.warmup, device)
+    timer = StepTimer(job.warmup, device, stop_after=job.warmup + job.steps)
+    planned = job.planned_steps if job.autotune and job.planned_steps else job.warmup + job.steps
     accelerator, devices = ("gpu", [device.index or 0]) if device.type == "cuda" else ("cpu", 1)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _fresh_autotune_cache(tmp):
         trainer = L.Trainer(
-            max_steps=job.warmup + job.steps,
+            max_steps=planned,
             accelerator=accelerator,
             devices=devices,
             logger=False,
@@ -147,9 +165,25 @@ def run_ours(job: Job) -> dict[str, Any]:
     train = data.train.images
     return {
         **_times(timer.times, timer.cpu, timer.losses, job, device),
+        "probe_s": timer.probe_s,  # autotune's probe (first run: nothing cached), compiles included
+        "path": model.speed_path,
         "setup_mb": timer.setup_mb if device.type == "cpu" else None,
         "data_mb": train.numel() * train.element_size() / 2**20,
     }
+
+
+@contextlib.contextmanager
+def _fresh_autotune_cache(folder: str) -> Iterator[None]:
+    """Autotune decides as on a first run: an empty decision cache."""
+    old = os.environ.get("DCL_AUTOTUNE_CACHE")
+    os.environ["DCL_AUTOTUNE_CACHE"] = str(Path(folder) / "autotune.json")
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("DCL_AUTOTUNE_CACHE")
+        else:
+            os.environ["DCL_AUTOTUNE_CACHE"] = old
 
 
 def run_reference(job: Job) -> dict[str, Any]:

@@ -157,6 +157,15 @@ def _ratio(row: dict) -> str:
     return f"{row['ratio']:.2f}×{spread}"
 
 
+def _variant(row: dict) -> str:
+    """The variant; for the default path, what autotune chose and what its probe cost."""
+    variant, path = row.get("variant", "eager"), row["ours"].get("path")
+    if variant != "default" or not path:
+        return variant
+    chosen = "+".join(f"{k}={v}" for k, v in path["choice"].items()) or "plain"
+    return f"default ({chosen}; {path['how']}, probe {row['ours']['probe_s']:.0f} s)"
+
+
 def throughput_table(docs: list[dict]) -> list[str]:
     """One Markdown row per (device, shape, method) throughput measurement."""
     head = (
@@ -173,7 +182,7 @@ def throughput_table(docs: list[dict]) -> list[str]:
             ev_text = f"{ev['models']} × {ev['epochs']}: {ev['seconds']:.1f}" if ev else "–"
             lines.append(
                 f"| {env['device_name']} | {r['shape']} | {r['method'].upper()} "
-                f"| {r.get('variant', 'eager')} | {r['ipc']} "
+                f"| {_variant(r)} | {r['ipc']} "
                 f"| {r['batch_real']} | {_ms(o)} | {_ms(ref)} "
                 f"| {_ratio(r)} | {o['peak_mb']:.0f} ({kind}) | {ref['peak_mb']:.0f} "
                 f"| {r['loss_rel_diff']:.1e} | {ev_text} | {env['date'][:10]} |"

@@ -165,6 +165,40 @@ def precision_section(folder: Path) -> list[str]:
     return lines
 
 
+def evaluation_speed_section(folder: Path) -> list[str]:
+    """Our evaluation with default flags against the release's loop (evaluation_speed)."""
+    docs = [d for d in _read_all(folder) if d.get("kind") == "evaluation_speed"]
+    if not docs:
+        return []
+    lines = [
+        "## Evaluation speed",
+        "",
+        "Training and testing `num_models` fresh networks on a set by the release's protocol: "
+        "ours with default flags (autotune probe on an empty cache included) against "
+        "`benchmarks/reference_ops.evaluate_synset` (the release's loop), same set, network, "
+        "epochs, augmentation and batch; rounds interleaved, the median-ratio round kept.",
+        "",
+        "| setting | models × epochs | path chosen | ours s (probe s) | reference s "
+        "| speed-up | without probe | device |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for doc in docs:
+        r, env = doc["result"], doc["environment"]
+        ours, path = r["ours"], r["ours"]["path"]
+        chosen = ", ".join(f"{k}={path[k]}" for k in ("compile", "channels_last", "ensemble"))
+        rounds = ", ".join(f"{x:.2f}" for x in r["round_ratios"])
+        lines.append(
+            f"| {r['model']} {r['dataset_shape']} {r['ipc']} ipc, {r['recipe']['augment']} "
+            f"| {r['num_models']} × {r['recipe']['epochs']} | {chosen} ({path['how']}) "
+            f"| {ours['seconds']:.1f} ({ours['probe_seconds']:.1f}) "
+            f"| {r['reference']['seconds']:.1f} | {r['ratio']:.2f}× (rounds {rounds}) "
+            f"| {r['ratio_without_probe']:.2f}× | {env['device_name']}, {env['date'][:10]} |"
+        )
+    lines += ["", "Commands:", ""]
+    lines += [f"- `{d['command']}`" for d in docs]
+    return [*lines, ""]
+
+
 def _old_protocol(doc: dict) -> list[str]:
     """The note for a whole section measured before the release's evaluation protocol."""
     return [] if "evaluation_protocol" in doc else ["", OLD_PROTOCOL_NOTE]
@@ -177,4 +211,5 @@ def extra_sections(folder: Path) -> list[str]:
         *continual_section(_read(folder / "continual" / "continual.json")),
         *nas_section(_read(folder / "nas" / "nas.json")),
         *precision_section(folder / "precision"),
+        *evaluation_speed_section(folder / "evaluation_speed"),
     ]

@@ -36,6 +36,7 @@ from benchmarks.common import REPO, SHAPES, command_line, environment, resolve_d
 from benchmarks.measure import Job, run_job
 from dcl.evaluation import resolve_augment
 from dcl.evaluation.report import write_json
+from dcl.synthesis.settings import default_loops
 
 
 def _at_least_one(text: str) -> int:
@@ -77,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Also time ours with channels_last=True (NHWC tensors), as its own row.",
     )
     p.add_argument(
+        "--planned-steps",
+        type=_at_least_one,
+        default=None,
+        help="Run length the default row's autotune plans for (default: the published count); "
+        "it decides whether compiling pays. Only --warmup + --steps are run.",
+    )
+    p.add_argument(
         "--rounds",
         type=_at_least_one,
         default=1,
@@ -93,18 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def variant_name(job: Job) -> str:
-    """``eager``, ``compiled``, ``channels_last`` or ``compiled+channels_last``."""
+    """``default``, ``eager``, ``compiled``, ``channels_last`` or ``compiled+channels_last``."""
+    if job.autotune:
+        return "default"
     parts = [
         name for name, on in (("compiled", job.compile), ("channels_last", job.channels_last)) if on
     ]
     return "+".join(parts) or "eager"
 
 
+def planned_steps(method: str, ipc: int) -> int:
+    """Image updates of the published setting: DM 20,000; DC/DSA 1,000 outer iterations."""
+    return 20_000 if method == "dm" else 1000 * default_loops(ipc)[0]
+
+
 def _variants(job: Job, args: argparse.Namespace) -> list[Job]:
-    """The eager job, and the compiled and/or channels-last ones asked for (both: also both)."""
+    """The default path (a user's run), plain eager, and the compiled/NHWC ones asked for."""
     compiles = [False, True] if args.compile else [False]
     layouts = [False, True] if args.channels_last else [False]
-    return [dataclasses.replace(job, compile=c, channels_last=n) for n in layouts for c in compiles]
+    default = dataclasses.replace(
+        job, autotune=True, planned_steps=args.planned_steps or planned_steps(job.method, job.ipc)
+    )
+    fixed = [
+        dataclasses.replace(job, compile=c, channels_last=n) for n in layouts for c in compiles
+    ]
+    return [default, *fixed]
 
 
 def _row(job: Job, rounds: list[tuple[dict, list[dict]]], i: int, evaluation: dict | None) -> dict:
@@ -140,6 +161,7 @@ def _print(r: dict[str, Any]) -> None:
         f"{r['batch_real']}: ours {ours['median_ms']:9.1f} ms  reference {ref['median_ms']:9.1f} "
         f"ms  ratio {r['ratio']:5.2f}  peak {ours['peak_mb']:7.0f} / {ref['peak_mb']:7.0f} MiB "
         f"({ours['kind']})  loss diff {r['loss_rel_diff']:.1e}"
+        + (f"  probe {ours['probe_s']:.1f} s" if ours.get("path") else "")
         + (
             f"  rounds {', '.join(f'{x:.2f}' for x in r['round_ratios'])}"
             if len(r["round_ratios"]) > 1

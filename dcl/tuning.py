@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -128,7 +127,10 @@ def _synchronize(device: torch.device) -> None:
 def time_call(
     fn: Callable[[], Any], device: torch.device, repeats: int = 3, warmup: int = 1
 ) -> float:
-    """Median wall seconds of ``fn()`` over ``repeats`` calls after ``warmup`` untimed ones.
+    """Fastest wall time of ``fn()`` over ``repeats`` calls after ``warmup`` untimed ones.
+
+    The minimum, not the mean: other work on a shared machine only ever adds time, so the
+    fastest call is the steadiest estimate of what the variant itself costs.
 
     Args:
         fn: The work to time (one step, one batch).
@@ -137,7 +139,7 @@ def time_call(
         warmup: Untimed calls first (first-call costs: allocation, compilation, autotuning).
 
     Returns:
-        The median time of one call, in seconds.
+        The shortest time of one call, in seconds.
     """
     for _ in range(warmup):
         fn()
@@ -148,7 +150,7 @@ def time_call(
         fn()
         _synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def fastest(timings: Mapping[str, float], plain: str) -> str:

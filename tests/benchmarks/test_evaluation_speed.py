@@ -23,7 +23,7 @@ def restore_threads():
 
 def test_both_sides_train_the_same_networks_as_often(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("DCL_CACHE_DIR", str(tmp_path / "cache"))
-    out = tmp_path / "evaluation.json"
+    out = tmp_path / "evaluation_speed" / "digits.json"
     argv = ["--dataset-shape", "digits", "--ipc", "1", "--model", "ConvNet", "--augment", "dsa",
             "--epochs", "2", "--num-models", "1", "--rounds", "1", "--device", "cpu",
             "--threads", "1", "--no-isolate", "--output", str(out)]  # fmt: skip
@@ -48,6 +48,12 @@ def test_both_sides_train_the_same_networks_as_often(tmp_path: Path, monkeypatch
     assert not ours["path"]["ensemble"]
     (a,), (b,) = ours["accuracies"], ref["accuracies"]
     assert abs(a - b) <= 100 * 2 / 540  # at most two of the 540 test images
+    # results/README.md gets a row of it.
+    from benchmarks import summary
+
+    section = summary.render(tmp_path).split("## Evaluation speed", 1)[1]
+    (row,) = [line for line in section.splitlines() if line.startswith("| ConvNet digits 1 ipc")]
+    assert f"{result['ratio']:.2f}×" in row and "1 × 2" in row and "compile=False" in row
 
 
 def test_bad_counts_are_rejected_with_the_reason(capsys) -> None:

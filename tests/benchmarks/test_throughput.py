@@ -28,11 +28,11 @@ def test_throughput_writes_timings_memory_and_ratio(tmp_path: Path) -> None:
         "--method", "dm", "dc", "--dataset-shape", "digits", "--ipc", "1", "--batch-real", "4",
         "--steps", "2", "--warmup", "1", "--eval-models", "1", "--eval-epochs", "2",
         "--device", "cpu", "--threads", "1", "--no-isolate", "--output", str(out),
-        "--channels-last", "--rounds", "2",
+        "--channels-last", "--rounds", "2", "--planned-steps", "150",
     ] + (["--compile"] if cpu_compiler() else [])  # fmt: skip
-    variants = ["eager", "channels_last"]
+    variants = ["default", "eager", "channels_last"]
     if cpu_compiler():
-        variants = ["eager", "compiled", "channels_last", "compiled+channels_last"]
+        variants = ["default", "eager", "compiled", "channels_last", "compiled+channels_last"]
     doc = throughput.main(argv)
     assert json.loads(out.read_text()) == doc
     assert doc["kind"] == "throughput"
@@ -54,6 +54,10 @@ def test_throughput_writes_timings_memory_and_ratio(tmp_path: Path) -> None:
         assert row["loss_rel_diff"] < 1e-4  # same draws, same first loss
         assert row["eval"]["models"] == 1 and row["eval"]["epochs"] == 2
         assert row["eval"]["seconds"] > 0
+    # The default row plans a run of 150 steps: autotune probes (too short to try compiling).
+    for row in (r for r in doc["results"] if r["variant"] == "default"):
+        assert row["ours"]["path"]["how"] == "probed" and row["ours"]["probe_s"] > 0
+        assert not any("compile" in name for name in row["ours"]["path"]["timings_ms"])
     assert doc["results"][0]["eval"]["augment"] == "dsa"
     assert doc["results"][-1]["eval"]["augment"] == "none"
 
