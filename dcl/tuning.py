@@ -72,6 +72,21 @@ def compiler_available(device: torch.device) -> bool:
     return cpu_compiler() is not None
 
 
+def has_bf16_units(device: torch.device) -> bool:
+    """Whether the hardware computes bfloat16 natively (GPU support; CPU AVX-512 BF16 or AMX).
+
+    Without such units bfloat16 autocast is emulated and measured many times slower on CPU.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def cache_file() -> Path:
     """``$DCL_AUTOTUNE_CACHE``, else ``$DCL_CACHE_DIR/autotune.json`` (``~/.cache/dcl``)."""
     if os.environ.get("DCL_AUTOTUNE_CACHE"):

@@ -3,13 +3,17 @@
 At the start of a run, the options left unset (``None``) are decided by timing the run's own
 step (matching loss and gradient to the images, real shapes) under each candidate, one option at
 a time: the matching method's own (``MatchingMethod.speed_options``: DM's ``class_chunk``, DC's
-and DSA's ``batched``), then ``channels_last``, then ``compile`` when a compiler exists and the
-run is long enough to repay the compilation. The decision is cached per machine and work
-(``dcl.tuning``), recorded in the hyperparameters (what ran) and the checkpoint, and printed.
+and DSA's ``batched``), then ``channels_last``, then ``bf16`` (bfloat16 autocast: offered only
+on hardware with bfloat16 units, in a float32 run, for methods whose sets were measured as
+accurate under it), then ``compile`` when a compiler exists and the run is long enough to repay
+the compilation. All but ``bf16`` compute the same loss up to float rounding. The decision is
+cached per machine and work (``dcl.tuning``), recorded in the hyperparameters (what ran) and
+the checkpoint, and printed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 from collections.abc import Callable
@@ -27,8 +31,9 @@ if TYPE_CHECKING:
 # The probe times about four steps per candidate (one warm-up, three timed), a dozen or so in
 # all: a run shorter than this keeps the defaults (or a cached decision) rather than pay for it.
 MIN_PROBE_STEPS = 100
-# Module-level options, read by ``SynthesisModule.context``; the rest belong to the method.
-MODULE_OPTIONS = ("channels_last", "compile")
+# Module-level options (``SynthesisModule.context`` and ``speed_context`` read them); the rest
+# belong to the method. ``bf16`` is bfloat16 autocast around the matching step.
+MODULE_OPTIONS = ("channels_last", "bf16", "compile")
 
 
 @dataclass
@@ -52,6 +57,10 @@ class Autotuned:
     def on_fit_start(self) -> None:
         """Choose the path for the speed options left unset, on every rank."""
         tune(self)  # here, not in setup: the strategy has now put the images on their device
+
+    def speed_context(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast when autotune chose it, else nothing (around loss and inner loop)."""
+        return _autocast(self.device, bool(self.hparams.bf16))
 
     @property
     def hparams_initial(self) -> AttributeDict:
@@ -124,6 +133,8 @@ def tune(module: SynthesisModule) -> None:
     for option, value in record["choice"].items():
         if _value(module, option) is None:  # a value set by hand is never overridden
             _set(module, option, value)
+    if module.hparams.bf16 is None:  # not offered here: float32, recorded as what ran
+        module.hparams["bf16"] = False
     module.speed_path, module._speed_applied = record, True
     path = {option: _value(module, option) for option in record["path"]}
     how = f"checkpoint, {record['how']}" if resumed else record["how"]
@@ -140,6 +151,8 @@ def decide(module: SynthesisModule) -> dict[str, Any]:
     auto = {k: list(v) for k, v in offered.items() if getattr(method, k, None) is None}
     if hparams.channels_last is None:
         auto["channels_last"] = [False, True]
+    if hparams.bf16 is None and _offers_bf16(module):
+        auto["bf16"] = [False, True]
     path = [*offered, *MODULE_OPTIONS]
     fixed = {k: _value(module, k) for k in path if k not in auto and k != "compile"}
     if hparams.compile is not None:
@@ -191,6 +204,7 @@ def work_key(module: SynthesisModule, fixed: dict[str, Any]) -> dict[str, Any]:
         "precision": str(trainer.precision),
         "world_size": trainer.world_size,
         "multi_gpu": h.multi_gpu if trainer.world_size > 1 else None,
+        "bf16_offered": _offers_bf16(module),
         "fixed": fixed,
     }
 
@@ -206,6 +220,19 @@ def _cached(
         if eager and worth(min(eager) / 1000) == probed:
             return hit
     return None
+
+
+def _offers_bf16(module: SynthesisModule) -> bool:
+    """bfloat16 is a candidate only where it was measured accurate and the hardware has units."""
+    return (
+        module.matching.bf16_measured
+        and str(module.trainer.precision) in ("32-true", "32")
+        and tuning.has_bf16_units(module.device)
+    )
+
+
+def _autocast(device: torch.device, on: bool) -> contextlib.AbstractContextManager:
+    return torch.autocast(device.type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
 
 
 def _value(module: SynthesisModule, option: str) -> Any:
@@ -235,7 +262,7 @@ def _time(module: SynthesisModule, options: dict[str, Any]) -> float:
 
     def run() -> None:
         # Every draw of the context is seeded by the step: no global random state is consumed.
-        with precision.train_step_context():
+        with precision.train_step_context(), _autocast(module.device, bool(options.get("bf16"))):
             loss = method.loss(module.context(step))
             if loss.requires_grad:  # the gradient is returned, never accumulated into .grad
                 torch.autograd.grad(loss, [module.images], allow_unused=True)

@@ -71,10 +71,14 @@ class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
             ``torch.compile`` (a C++ compiler on CPU; a one-off compile of about half a minute);
             DC/DSA matching only in the per-class loop (``batched`` false).
         channels_last: Run the same network calls on channels-last (NHWC) tensors.
-        autotune: Decide the four options above where unset (null) by timing the run's own
+        bf16: bfloat16 autocast of the matching step (and DC's inner loop); not the same
+            numbers: offered by autotune only on hardware with bfloat16 units, in a float32 run,
+            for methods whose sets measured as accurate under it (DM, DSA: README "Speed");
+            false keeps float32.
+        autotune: Decide the five options above where unset (null) by timing the run's own
             step (printed, checkpointed, cached per machine and shape in ``$DCL_CACHE_DIR``; a
             run under 100 steps only reuses a cached choice). Off: unset means no compile, no
-            NHWC, ``batched`` on GPU only, ``class_chunk`` 1 on CPU and 0 on GPU.
+            NHWC, float32, ``batched`` on GPU only, ``class_chunk`` 1 on CPU and 0 on GPU.
         multi_gpu: ``replicate`` (every rank samples its own networks and real batches, image
             gradients averaged) or ``shard_classes`` (each rank matches its own classes).
         image_log_every_n_steps: How often the image grid goes to TensorBoard (0: never).
@@ -105,6 +109,7 @@ class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
         class_chunk: int | None = None,
         compile: bool | None = None,
         channels_last: bool | None = None,
+        bf16: bool | None = None,
         autotune: bool = True,
         multi_gpu: Literal["replicate", "shard_classes"] = "replicate",
         image_log_every_n_steps: int = 100,
@@ -258,14 +263,16 @@ class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         """One image update: matching loss, non-finite check, backward, optimiser step."""
         ctx = self.context(self.step)
-        loss = self.matching.loss(ctx)
+        with self.speed_context():  # bfloat16 autocast if autotune chose it
+            loss = self.matching.loss(ctx)
         stop_unless_finite(loss, ctx.step, self.trainer)
         optimizer = self.optimizers()
         optimizer.zero_grad()
         # DDP averages image gradients; shards hold disjoint classes, so undo the average.
         self.manual_backward(loss * self.trainer.world_size if self.sharded else loss)
         optimizer.step()
-        self.matching.after_update(ctx)
+        with self.speed_context():
+            self.matching.after_update(ctx)
         self._steps_done = ctx.step + 1
         # Every rank's loss: the sum of the shards' classes, or the mean of replicated ranks.
         reduce = "sum" if self.sharded else "mean"

@@ -26,10 +26,12 @@ DM_PLAIN = {"class_chunk": 1, "channels_last": False}
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    """A cache of this test's own, probes on runs of any length, and no compiler by default."""
+    """A cache of this test's own, probes on runs of any length, no compiler and no bfloat16
+    units by default (whatever this machine has)."""
     monkeypatch.setenv("DCL_AUTOTUNE_CACHE", str(tmp_path / "dcl-cache" / "autotune.json"))
     monkeypatch.setattr(autotune, "MIN_PROBE_STEPS", 0)
     monkeypatch.setattr(tuning, "compiler_available", lambda device: False)
+    monkeypatch.setattr(tuning, "has_bf16_units", lambda device: False)
 
 
 def fake(monkeypatch, favour: dict, **kwargs) -> FakeTimer:
@@ -75,7 +77,8 @@ def test_the_fastest_variant_is_chosen_applied_and_reported(
     assert model.matching.class_chunk == 0 and model.hparams.class_chunk == 0
     assert model.hparams.channels_last is True and model.hparams.compile is False
     assert (
-        "Synthesis path: class_chunk=0, channels_last=True, compile=False (probed: plain 1000 ms, "
+        "Synthesis path: class_chunk=0, channels_last=True, bf16=False, compile=False (probed: "
+        "plain 1000 ms, "
         "class_chunk=0 500 ms, class_chunk=0+channels_last=True 250 ms)"
     ) in capsys.readouterr().out
     # The set records what ran.
@@ -105,12 +108,12 @@ def test_values_set_by_hand_are_never_overridden(tmp_path, digits_cache, monkeyp
     assert timer.seen == [{"channels_last": False}, {"channels_last": True}]
     assert model.matching.class_chunk == 0 and model.hparams.channels_last is True
     timer.seen.clear()
-    everything = {"class_chunk": 0, "channels_last": False, "compile": False}
+    everything = {"class_chunk": 0, "channels_last": False, "bf16": False, "compile": False}
     model, _ = synthesize(tmp_path / "all", digits_cache, 1, **everything)
     assert timer.seen == []
     assert model.matching.class_chunk == 0 and model.hparams.channels_last is False
     out = capsys.readouterr().out
-    assert "class_chunk=0, channels_last=False, compile=False (set by hand)" in out
+    assert "class_chunk=0, channels_last=False, bf16=False, compile=False (set by hand)" in out
 
 
 def test_autotune_off_runs_todays_defaults(tmp_path, digits_cache, monkeypatch, capsys):
@@ -247,3 +250,74 @@ def test_the_choice_reaches_the_loggers_hyperparameters(
     if logger_class is CSVLogger:
         header = (Path(logger.log_dir) / "metrics.csv").read_text().splitlines()[0]
         assert "autotune_ms/plain" in header and "autotune_ms/class_chunk=0" in header
+
+
+class AutocastSpy:
+    """Wraps a method's ``loss`` and ``after_update``: whether each ran under bfloat16 autocast."""
+
+    def __init__(self, model) -> None:
+        self.loss, self.after = [], []
+        loss, after = model.matching.loss, model.matching.after_update
+
+        def spy_loss(ctx):
+            self.loss.append(torch.is_autocast_enabled("cpu"))
+            return loss(ctx)
+
+        def spy_after(ctx):
+            self.after.append(torch.is_autocast_enabled("cpu"))
+            return after(ctx)
+
+        model.matching.loss, model.matching.after_update = spy_loss, spy_after
+
+
+@pytest.mark.parametrize("method", ["dm", "dsa"])
+def test_bf16_autocast_is_offered_where_measured_and_the_hardware_has_units(
+    tmp_path, digits_cache, monkeypatch, capsys, method
+):
+    monkeypatch.setattr(tuning, "has_bf16_units", lambda device: True)
+    timer = fake(monkeypatch, {"bf16": True}, run=False)
+    data = RealDataModule("digits", cache_dir=str(digits_cache))
+    kwargs = {"outer_loop": 2, "inner_loop": 1} if method == "dsa" else {}
+    model = SynthesisModule(data.info, method=method, ipc=1, batch_real=4, **kwargs)
+    spy = AutocastSpy(model)
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(model, data)
+    assert {"bf16": True} in [{k: v for k, v in s.items() if k == "bf16"} for s in timer.seen]
+    assert model.hparams.bf16 is True and model.speed_path["choice"]["bf16"] is True
+    assert spy.loss == [True, True] and spy.after == [True, True]  # the steps ran under it
+    assert "bf16=True" in capsys.readouterr().out  # reported
+    assert model.images.dtype == torch.float32  # the images stay float32
+
+
+@pytest.mark.parametrize(
+    ("units", "method", "precision"),
+    [(False, "dm", "32-true"), (True, "dc", "32-true"), (True, "dm", "bf16-mixed")],
+)
+def test_bf16_is_not_offered_without_units_measurement_or_a_float32_run(
+    tmp_path, digits_cache, monkeypatch, units, method, precision
+):
+    monkeypatch.setattr(tuning, "has_bf16_units", lambda device: units)
+    timer = fake(monkeypatch, {"bf16": True}, run=False)
+    kwargs = {"outer_loop": 2, "inner_loop": 1} if method == "dc" else {}
+    data = RealDataModule("digits", cache_dir=str(digits_cache))
+    model = SynthesisModule(data.info, method=method, ipc=1, batch_real=4, **kwargs)
+    spy = AutocastSpy(model)
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, default_root_dir=tmp_path,
+                        precision=precision)  # fmt: skip
+    trainer.fit(model, data)
+    assert all("bf16" not in s for s in timer.seen) and model.hparams.bf16 is False
+    assert spy.loss == [precision == "bf16-mixed"] * 2  # only the Trainer's own autocast
+
+
+def test_bf16_set_by_hand_is_kept(tmp_path, digits_cache, monkeypatch):
+    monkeypatch.setattr(tuning, "has_bf16_units", lambda device: True)
+    timer = fake(monkeypatch, {"bf16": True}, run=False)
+    data = RealDataModule("digits", cache_dir=str(digits_cache))
+    model = SynthesisModule(data.info, method="dm", ipc=1, batch_real=4, bf16=False)
+    spy = AutocastSpy(model)
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(model, data)
+    assert all("bf16" not in s for s in timer.seen) and spy.loss == [False, False]

@@ -89,6 +89,9 @@ class MatchingMethod(nn.Module):
             optimiser of its own, which Lightning's gradient scaler does not cover.
         compile_needs: Values of the method's ``speed_options`` that ``compile`` needs to take
             effect (DC/DSA: ``batched`` false, as only the per-class loop calls ``ctx.logits``).
+        bf16_measured: Whether sets made under bfloat16 autocast were measured as accurate as
+            float32 ones (``results/precision``: DM and DSA); only then may autotune offer it,
+            on hardware with bfloat16 units.
     """
 
     name: ClassVar[str] = ""
@@ -98,6 +101,7 @@ class MatchingMethod(nn.Module):
     momentum_net: ClassVar[float] = 0.0
     float16: ClassVar[bool] = True
     compile_needs: ClassVar[dict[str, Any]] = {}
+    bf16_measured: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

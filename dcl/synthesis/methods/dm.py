@@ -23,6 +23,7 @@ class DM(MatchingMethod):
     """
 
     name = "dm"
+    bf16_measured = True  # results/precision: MNIST 1 ipc, 3 seeds
     init = DEFAULT_INIT["dm"]
     lr_img = DEFAULT_LR_IMG["dm"]
     dsa_strategy = "published"

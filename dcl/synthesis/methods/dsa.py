@@ -14,6 +14,7 @@ class DSA(DC):
     """
 
     name = "dsa"
+    bf16_measured = True  # results/precision: MNIST 1 ipc, 3 seeds
     init = DEFAULT_INIT["dsa"]
     lr_img = DEFAULT_LR_IMG["dsa"]
     dsa_strategy = "published"
