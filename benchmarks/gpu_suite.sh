@@ -16,7 +16,9 @@
 # spent, so that synthesis plus evaluation fit in one call; the result file records the steps
 # done beside the published ones (stopped_at_time_budget), and results/README.md shows both.
 # DSA at 10 ipc (10000 steps, 50 inner epochs on 9 of every 10) is the run most likely to be
-# cut short. Throughput runs: DM, DC and DSA at 10 ipc, real batch 256, 30 timed steps.
+# cut short. Throughput runs: DM, DC and DSA at 10 ipc, real batch 256, 30 timed steps, each
+# with its default (autotuned) row. evalspeed-cifar10: 20 ConvNets x E=1000 on a 10-ipc set,
+# ours with default flags against the release's evaluate_synset loop (issue 16's 5x target).
 # EXTRA_ARGS are appended to every reproduce call and DEVICE (default cuda) picks the device,
 # e.g. DEVICE=cpu EXTRA_ARGS="--steps 3 --num-models 1 --epochs 1" for a dry run on a CPU.
 # `run multi-gpu` (not part of `next`) uses every visible GPU: DM CIFAR-10 10 ipc synthesis with
@@ -25,7 +27,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=(dm-cifar10-1 dm-cifar10-10 dm-mnist-1 dm-mnist-10
-      dsa-cifar10-1 dsa-mnist-1 dsa-cifar10-10 dsa-mnist-10 throughput-mnist throughput-cifar10)
+      dsa-cifar10-1 dsa-mnist-1 dsa-cifar10-10 dsa-mnist-10 throughput-mnist throughput-cifar10
+      evalspeed-cifar10)
 WHEELS=(jsonargparse==4.53.0 docstring-parser==0.18.0 typeshed-client==2.14.0)
 
 prepare() {
@@ -59,7 +62,11 @@ setup_device() {
 result_file() {  # where a run's result lands in results/
     local a b c
     IFS=- read -r a b c <<< "$1"
-    if [[ $a == throughput ]]; then echo "throughput_cuda_$b.json"; else echo "${a}_${b}_ipc${c}_gpu.json"; fi
+    case $a in
+        throughput) echo "throughput_cuda_$b.json" ;;
+        evalspeed) echo "evaluation_speed/cuda_${b}_convnet_ipc10.json" ;;
+        *) echo "${a}_${b}_ipc${c}_gpu.json" ;;
+    esac
 }
 
 run_one() {  # run name: METHOD-DATASET-IPC, or throughput-SHAPE
@@ -68,6 +75,14 @@ run_one() {  # run name: METHOD-DATASET-IPC, or throughput-SHAPE
     if [[ $method == throughput ]]; then  # DM, DC and DSA at 10 ipc, published real batch
         python3 -m benchmarks.throughput --method all --dataset-shape "$dataset" --ipc 10 \
             --batch-real 256 --steps 30 --warmup 3 --eval-models 2 --eval-epochs 300 \
+            --device "${DEVICE:-cuda}" --output "$OUT/$(result_file "$name")" 2>&1 \
+            | tee "$OUT/$name.log"
+        return
+    fi
+    if [[ $method == evalspeed ]]; then  # 20 models x E=1000 against the release's loop
+        mkdir -p "$OUT/evaluation_speed"
+        python3 -m benchmarks.evaluation_speed --dataset-shape "$dataset" --ipc 10 \
+            --model ConvNet --augment dsa --epochs 1000 --num-models 20 --rounds 3 \
             --device "${DEVICE:-cuda}" --output "$OUT/$(result_file "$name")" 2>&1 \
             | tee "$OUT/$name.log"
         return

@@ -77,7 +77,7 @@ def test_the_fastest_variant_is_chosen_applied_and_reported(
     assert model.matching.class_chunk == 0 and model.hparams.class_chunk == 0
     assert model.hparams.channels_last is True and model.hparams.compile is False
     assert (
-        "Synthesis path: class_chunk=0, channels_last=True, bf16=False, compile=False (probed: "
+        "Synthesis path: class_chunk=0, bf16=False, channels_last=True, compile=False (probed: "
         "plain 1000 ms, "
         "class_chunk=0 500 ms, class_chunk=0+channels_last=True 250 ms)"
     ) in capsys.readouterr().out
@@ -113,7 +113,7 @@ def test_values_set_by_hand_are_never_overridden(tmp_path, digits_cache, monkeyp
     assert timer.seen == []
     assert model.matching.class_chunk == 0 and model.hparams.channels_last is False
     out = capsys.readouterr().out
-    assert "class_chunk=0, channels_last=False, bf16=False, compile=False (set by hand)" in out
+    assert "class_chunk=0, bf16=False, channels_last=False, compile=False (set by hand)" in out
 
 
 def test_autotune_off_runs_todays_defaults(tmp_path, digits_cache, monkeypatch, capsys):
