@@ -115,16 +115,27 @@ class FakeSpeedsPerRank(L.Callback):
         from dcl import tuning
         from dcl.synthesis import autotune
 
-        self.saved = (tuning.time_call, tuning.compiler_available, autotune.MIN_PROBE_STEPS)
+        self.saved = (
+            tuning.time_call,
+            tuning.compiler_available,
+            tuning.has_bf16_units,
+            autotune.MIN_PROBE_STEPS,
+        )
         self.timer = FakeTimer(self.favour[trainer.global_rank], run=False)
         tuning.time_call, tuning.compiler_available = self.timer, lambda device: False
+        tuning.has_bf16_units = lambda device: False  # whatever this machine has
         autotune.MIN_PROBE_STEPS = 0
 
     def teardown(self, trainer, pl_module, stage) -> None:
         from dcl import tuning
         from dcl.synthesis import autotune
 
-        tuning.time_call, tuning.compiler_available, autotune.MIN_PROBE_STEPS = self.saved
+        (
+            tuning.time_call,
+            tuning.compiler_available,
+            tuning.has_bf16_units,
+            autotune.MIN_PROBE_STEPS,
+        ) = self.saved
 
     def on_train_end(self, trainer, pl_module) -> None:
         applied = {
