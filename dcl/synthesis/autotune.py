@@ -138,7 +138,8 @@ def tune(module: SynthesisModule) -> None:
     module.speed_path, module._speed_applied = record, True
     path = {option: _value(module, option) for option in record["path"]}
     how = f"checkpoint, {record['how']}" if resumed else record["how"]
-    module.print(tuning.describe("Synthesis", path, record["timings_ms"], how))
+    if module.trainer.is_global_zero:  # not module.print: no progress bar exists yet to print it
+        print(tuning.describe("Synthesis", path, record["timings_ms"], how), flush=True)
     if module.logger is not None and record["timings_ms"]:
         timings = {f"autotune_ms/{k}": v for k, v in record["timings_ms"].items()}
         module.logger.log_metrics(timings, step=0)

@@ -321,3 +321,14 @@ def test_bf16_set_by_hand_is_kept(tmp_path, digits_cache, monkeypatch):
                         enable_progress_bar=False, default_root_dir=tmp_path)  # fmt: skip
     trainer.fit(model, data)
     assert all("bf16" not in s for s in timer.seen) and spy.loss == [False, False]
+
+
+def test_the_path_is_printed_with_the_progress_bar_on(tmp_path, digits_cache, monkeypatch, capsys):
+    """Lightning's progress bar drops ``module.print`` before its bar exists (the quick start)."""
+    fake(monkeypatch, {"class_chunk": 0}, run=False)
+    data = RealDataModule("digits", cache_dir=str(digits_cache))
+    model = SynthesisModule(data.info, method="dm", ipc=1, batch_real=4)
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=True, default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(model, data)
+    assert "Synthesis path: class_chunk=0" in capsys.readouterr().out
