@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import json
 import os
 import platform
 import resource
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from dcl import tuning
 from dcl.data import ClassImages, DatasetInfo, RealDataModule
 from dcl.data.registry import STATIC_INFO
 
@@ -59,27 +64,44 @@ def device_name(device: torch.device) -> str:
     """Human-readable device: the GPU's name, or the CPU model and core count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    return f"{tuning.cpu_model()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
 
 
 def cpu_features() -> dict[str, bool]:
     """Which vector and matrix units the CPU has: they decide kernels, rounding and bf16 speed."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
+    flags = tuning.cpu_flags()
+    if not flags:
         return {}
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    flags = set(line.split(":", 1)[-1].split())
     names = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
     return {name: name in flags for name in names}
+
+
+@contextlib.contextmanager
+def environment_variable(name: str, value: str) -> Iterator[None]:
+    """Set ``name`` for the duration of the block, then restore (or remove) it."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def fresh_autotune_cache(folder: str | Path) -> contextlib.AbstractContextManager[None]:
+    """Autotune decides as on a first run: an empty decision cache in ``folder``."""
+    return environment_variable("DCL_AUTOTUNE_CACHE", str(Path(folder) / "autotune.json"))
+
+
+def run_worker(tool: str, job: Any) -> dict[str, Any]:
+    """``python -m benchmarks.TOOL --worker JOB`` in a fresh process: its memory peak is its own."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        worker = ["--worker", json.dumps(dataclasses.asdict(job)), "--worker-output", str(out)]
+        subprocess.run([sys.executable, "-m", f"benchmarks.{tool}", *worker], cwd=REPO, check=True)
+        return json.loads(out.read_text())
 
 
 def environment(device: torch.device) -> dict[str, Any]:

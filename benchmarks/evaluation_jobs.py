@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,7 +17,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmarks import reference_ops
-from benchmarks.common import REPO, RandomDataModule, now, resolve_device, sync
+from benchmarks.common import (
+    RandomDataModule,
+    fresh_autotune_cache,
+    now,
+    resolve_device,
+    run_worker,
+    sync,
+)
 from dcl.augmentation import DSA, dc_augment
 from dcl.data import ClassImages, RealDataModule, SyntheticSet
 from dcl.evaluation.autotune import choose_paths
@@ -97,7 +99,7 @@ def run_ours(job: Job) -> dict[str, Any]:
     models, args = [job.model], (job.num_models, recipe.epochs, recipe.augment)
     with (
         tempfile.TemporaryDirectory() as cache,
-        _environment("DCL_AUTOTUNE_CACHE", str(Path(cache) / "autotune.json")),
+        fresh_autotune_cache(cache),
     ):
         sync(device)
         start = now()
@@ -185,19 +187,6 @@ def _facts(syn: SyntheticSet, recipe: Recipe) -> dict[str, Any]:
     return {"recipe": dataclasses.asdict(recipe), "set_images": len(syn.images)}
 
 
-@contextlib.contextmanager
-def _environment(name: str, value: str) -> Iterator[None]:
-    before = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
-
-
 WORKERS = {"ours": run_ours, "reference": run_reference}
 
 
@@ -207,9 +196,4 @@ def run_job(job: Job, isolate: bool) -> dict[str, Any]:
         if job.threads:
             torch.set_num_threads(job.threads)
         return WORKERS[job.kind](job)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "result.json"
-        worker = ["--worker", json.dumps(dataclasses.asdict(job)), "--worker-output", str(out)]
-        cmd = [sys.executable, "-m", "benchmarks.evaluation_speed", *worker]
-        subprocess.run(cmd, cwd=REPO, check=True)
-        return json.loads(out.read_text())
+    return run_worker("evaluation_speed", job)

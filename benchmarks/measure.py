@@ -6,30 +6,24 @@ one (``python -m benchmarks.throughput --worker JOB``) so that its CPU memory pe
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 
 from benchmarks.common import (
-    REPO,
     RandomDataModule,
+    fresh_autotune_cache,
     now,
     peak_memory,
     reset_peak,
     resolve_device,
     rss_mb,
+    run_worker,
     sync,
 )
 from benchmarks.reference import ReferenceSynthesis
@@ -149,7 +143,7 @@ def run_ours(job: Job) -> dict[str, Any]:
     timer = StepTimer(job.warmup, device, stop_after=job.warmup + job.steps)
     planned = job.planned_steps if job.autotune and job.planned_steps else job.warmup + job.steps
     accelerator, devices = ("gpu", [device.index or 0]) if device.type == "cuda" else ("cpu", 1)
-    with tempfile.TemporaryDirectory() as tmp, _fresh_autotune_cache(tmp):
+    with tempfile.TemporaryDirectory() as tmp, fresh_autotune_cache(tmp):
         trainer = L.Trainer(
             max_steps=planned,
             accelerator=accelerator,
@@ -170,20 +164,6 @@ def run_ours(job: Job) -> dict[str, Any]:
         "setup_mb": timer.setup_mb if device.type == "cpu" else None,
         "data_mb": train.numel() * train.element_size() / 2**20,
     }
-
-
-@contextlib.contextmanager
-def _fresh_autotune_cache(folder: str) -> Iterator[None]:
-    """Autotune decides as on a first run: an empty decision cache."""
-    old = os.environ.get("DCL_AUTOTUNE_CACHE")
-    os.environ["DCL_AUTOTUNE_CACHE"] = str(Path(folder) / "autotune.json")
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("DCL_AUTOTUNE_CACHE")
-        else:
-            os.environ["DCL_AUTOTUNE_CACHE"] = old
 
 
 def run_reference(job: Job) -> dict[str, Any]:
@@ -260,16 +240,4 @@ def run_job(job: Job, isolate: bool) -> dict[str, Any]:
         if job.threads:
             torch.set_num_threads(job.threads)
         return WORKERS[job.kind](job)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "result.json"
-        cmd = [
-            sys.executable,
-            "-m",
-            "benchmarks.throughput",
-            "--worker",
-            json.dumps(dataclasses.asdict(job)),
-            "--worker-output",
-            str(out),
-        ]
-        subprocess.run(cmd, cwd=REPO, check=True)
-        return json.loads(out.read_text())
+    return run_worker("throughput", job)

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from dcl.calls import cpu_compiler
+from dcl.data.cache import default_cache_dir
 
 # A compile costs about half a minute on CPU (C++ kernels) and tens of seconds on GPU; below this
 # much estimated run time even a large speed-up cannot repay it, so the probe does not try it.
@@ -35,15 +36,25 @@ CACHE_FORMAT = "dcl-autotune-v1"
 
 
 @cache
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    """``(model name, flags)`` of the first CPU in ``/proc/cpuinfo`` (empty where unreadable)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "", frozenset()
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "")
+    flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
+    return model, frozenset(flags)
+
+
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo()[0] or platform.processor() or platform.machine()
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (``avx2``, ``avx512_bf16``, ``amx_bf16``, ...)."""
+    return _cpuinfo()[1]
 
 
 def machine_key(device: torch.device) -> dict[str, Any]:
@@ -79,19 +90,14 @@ def has_bf16_units(device: torch.device) -> bool:
     """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return not cpu_flags().isdisjoint({"avx512_bf16", "amx_bf16"})
 
 
 def cache_file() -> Path:
     """``$DCL_AUTOTUNE_CACHE``, else ``$DCL_CACHE_DIR/autotune.json`` (``~/.cache/dcl``)."""
     if os.environ.get("DCL_AUTOTUNE_CACHE"):
         return Path(os.environ["DCL_AUTOTUNE_CACHE"])
-    return Path(os.environ.get("DCL_CACHE_DIR", Path.home() / ".cache" / "dcl")) / "autotune.json"
+    return default_cache_dir() / "autotune.json"
 
 
 def _entries(path: Path) -> dict[str, Any]:
