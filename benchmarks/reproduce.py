@@ -5,7 +5,8 @@ Usage::
     python -m benchmarks.reproduce METHOD DATASET IPC [--steps N] [--batch-real N]
         [--num-models N] [--epochs N] [--data-root DIR] [--imagefolder] [--device auto]
         [--tag TAG] [--baseline random|none] [--config PATH] [--max-synthesis-seconds S]
-        [--synthesis-seeds S]
+        [--synthesis-seeds S] [--method-args JSON]
+        [--buffer DIR | --experts N --expert-epochs E --max-expert-seconds S]
 
 Synthesis runs ``train_synthetic.py fit --config configs/METHOD/DATASET_ipcIPC.yaml`` (through
 ``dcl.cli.train_main``) with a second config that applies the scaling options and replaces the
@@ -18,12 +19,26 @@ S x M models (the papers' convention) plus the spread between sets. Writes
 image folder at ``--data-root`` (e.g. the CIFAR-10 JPEG tree) and compares with DATASET's
 published numbers. ``--max-synthesis-seconds`` stops synthesis early when the time runs out and
 records the steps done.
+
+Methods: dm, dc, dsa, datadam (its configs evaluate ConvNetBN itself, ``models: SS``, for 1800
+epochs; the evaluation callback's ``models``, ``augment`` and ``lr`` are honoured) and mtt. MTT
+first needs an expert buffer: ``--buffer DIR``, or by default ``--experts N`` (5) experts of
+``--expert-epochs E`` (50) trained by ``dcl.trajectories.train_experts`` into
+``<run-dir>/METHOD_DATASET_ipcN[_TAG]/buffer`` on the data module the synthesis reads (dataset,
+root, image folder, cache, the config's ``data.zca``), timed; ``--max-expert-seconds`` starts no
+further expert once the next would overrun. The set is evaluated with its learned learning rate.
+The JSON records the experts (count, epochs, seconds) beside the published 100 x 50, and lists
+every reduction from the published setting (``reduced``). ``--method-args JSON`` updates the
+config's ``model.method_args`` (e.g. ``'{"max_start_epoch": 2}'`` for experts of a few epochs).
+A config of another dataset can be run on small data with ``--config configs/mtt/cifar10_ipc1.yaml
+--override data.dataset=digits`` (the experts learn the same data).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +46,22 @@ import torch
 import yaml
 
 from benchmarks.common import REPO, command_line, environment, now
-from benchmarks.reproduce_runs import Progress, callback_args, run_name, synthesise
+from benchmarks.reproduce_runs import (
+    Progress,
+    callback_args,
+    prepare_buffer,
+    run_name,
+    synthesise,
+)
+from benchmarks.summary import published, published_source, reductions
 from dcl.baselines import select_baseline
+from dcl.data.splits import adopt_whitening
 from dcl.evaluation import expand_models, run_protocol, summarize
+from dcl.evaluation.learning_rate import lr_settings
 from dcl.evaluation.protocol import recipes
 from dcl.evaluation.report import write_json
+
+METHODS = ["dm", "dc", "dsa", "datadam", "mtt"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("method", choices=["dm", "dc", "dsa"])
+    p.add_argument("method", choices=METHODS)
     p.add_argument("dataset", help="Dataset of the shipped config, e.g. mnist or cifar10.")
     p.add_argument("ipc", type=int, help="Images per class.")
     p.add_argument("--config", default=None, help="Config (default configs/METHOD/DATASET_ipcN).")
@@ -78,6 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="Further train_synthetic.py options, e.g. model.init=real.",
+    )
+    p.add_argument(
+        "--method-args",
+        type=json.loads,
+        default=None,
+        metavar="JSON",
+        help="Update the config's model.method_args, e.g. '{\"max_start_epoch\": 2}'.",
+    )
+    mtt = p.add_argument_group("MTT's expert buffer")
+    mtt.add_argument("--buffer", default=None, help="An existing buffer (default: train one).")
+    mtt.add_argument("--experts", type=int, default=5, help="Experts to train (published 100).")
+    mtt.add_argument(
+        "--expert-epochs", type=int, default=50, help="Epochs per expert (published 50)."
+    )
+    mtt.add_argument(
+        "--max-expert-seconds",
+        type=float,
+        default=None,
+        help="Start no further expert once the next would overrun this (at least one).",
     )
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads.")
     p.add_argument(
@@ -112,6 +157,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     if args.synthesis_seeds < 1:
         raise SystemExit("--synthesis-seeds must be at least 1.")
+    if args.method != "mtt" and args.buffer is not None:
+        raise SystemExit("--buffer is for mtt (its expert trajectories).")
     name = run_name(args)
     default_config = REPO / "configs" / args.method / f"{args.dataset}_ipc{args.ipc}.yaml"
     config_path = Path(args.config or default_config)
@@ -119,6 +166,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     evaluation = callback_args(shipped)
     num_models = args.num_models or evaluation.get("num_models", 5)
     epochs = args.epochs or evaluation.get("epochs")  # None: the release's recipe per network
+    augment = evaluation.get("augment", "auto")
+    lr = evaluation.get("lr", "auto")  # auto: the set's learned rate (MTT), else 0.01
+    experts = prepare_buffer(args, shipped) if args.method == "mtt" else None
+    if experts and experts.get("budget_s") is not None and args.max_synthesis_seconds is not None:
+        # Experts that overran their budget take it from synthesis: the call's total holds.
+        overrun = max(0.0, experts["seconds"] - experts["budget_s"])
+        args.max_synthesis_seconds = max(30.0, args.max_synthesis_seconds - overrun)
+        experts["synthesis_budget_s"] = args.max_synthesis_seconds
     first = args.seed if args.seed is not None else shipped.get("seed_everything", 0)
     seeds = (
         [None] if args.synthesis_seeds == 1 else [first + i for i in range(args.synthesis_seeds)]
@@ -130,11 +185,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         progress = next(cb for cb in trainer.callbacks if isinstance(cb, Progress))
         syn = model.synthetic_set()
         device = trainer.strategy.root_device
-        models = expand_models(args.models, syn.backbone)
-        plan = {m: dataclasses.asdict(r) for m, r in recipes(syn, models, "auto", epochs).items()}
+        models = expand_models(args.models or evaluation.get("models"), syn.backbone)
+        plan = {m: dataclasses.asdict(r) for m, r in recipes(syn, models, augment, epochs).items()}
         protocol = dict(
             num_models=num_models,
             epochs=epochs,
+            augment=augment,
+            lr=lr,
             method=args.method,  # the baseline trains like the condensed set
             seed=syn.seed,
             device=device,
@@ -148,6 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         entry = {
             "seed": syn.seed,
             "steps": trainer.global_step,
+            **lr_settings(lr, syn),  # MTT: the learned syn_lr (source "learned")
             "stopped_at_time_budget": progress.stopped_early,
             "synthesis_seconds": synthesis_seconds,
             "synthesis_step_seconds": progress.seconds,
@@ -157,6 +215,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             base = select_baseline(
                 args.baseline, data.train, args.ipc, seed=syn.seed, device=device
             )
+            base = adopt_whitening(base, data.train)  # ZCA data: a whitened baseline
+            entry.update(lr_settings(lr, base, "baseline_"))
             start = now()
             base_results.append(run_protocol(base, test, models, **protocol))
             entry["baseline_evaluation_seconds"] = now() - start
@@ -169,13 +229,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             mean=baseline["results"][models[0]]["mean"], std=baseline["results"][models[0]]["std"]
         )
     main_arch = summaries[models[0]]
+    # The published number to compare with: DATASET's, when the data is DATASET or its image
+    # folder; a config run on other data (--override data.dataset=...) compares with that data's.
+    published_as = args.dataset if data.dataset in (args.dataset, "imagefolder") else data.dataset
     document = {
         "kind": "reproduction",
         "method": args.method,
         "dataset": args.dataset,
         "data_source": data.dataset,
         "data_root": str(data.root),
-        "published_as": args.dataset,
+        "published_as": published_as,
         "ipc": args.ipc,
         "tag": args.tag,
         "accuracies": main_arch["accuracies"],
@@ -194,9 +257,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "num_models": num_models,
         "epochs": epochs,
         "published_num_models": evaluation.get("num_models"),
-        "published_epochs": evaluation.get("epochs"),
+        # The config's epochs, else the release's recipe for the set (e.g. 1000 with DSA).
+        "published_epochs": evaluation.get("epochs")
+        or recipes(syn, models, augment)[models[0]].epochs,
         "models": models,
         "recipes": plan,
+        "augment": augment,
+        "lr": sets[-1]["lr"],
+        "lr_source": sets[-1]["lr_source"],
+        "baseline_lr": sets[-1].get("baseline_lr"),
+        "zca": bool(getattr(data, "zca", False)),
         "synthesis_seconds": sum(s["synthesis_seconds"] for s in sets),
         "synthesis_step_seconds": sum(s["synthesis_step_seconds"] for s in sets),
         "evaluation_seconds": sum(s["evaluation_seconds"] for s in sets),
@@ -207,6 +277,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ),
         "override": override,
         "extra_overrides": args.override,
+        "method_args_override": args.method_args,
         "settings": {
             "model": {
                 k: str(v) if not isinstance(v, int | float | str | bool | None) else v
@@ -216,14 +287,36 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "command": command_line("reproduce", argv),
     }
+    if experts is not None:
+        document.update(
+            experts=experts,
+            num_experts=experts["num_experts"],
+            published_num_experts=experts["published_num_experts"],
+            expert_epochs=experts["epochs"],
+            published_expert_epochs=experts["published_epochs"],
+            expert_seconds=experts["seconds"],
+        )
+    pub = published(published_as, args.method, args.ipc)
+    shipped_data = shipped.get("data", {}).get("dataset", args.dataset)
+    document["published"] = {  # the published setting this run reproduces, and its number
+        "setting": f"{args.method} {shipped_data} {args.ipc} ipc ({document['config']})",
+        "mean": pub[0] if pub else None,
+        "std": pub[1] if pub else None,
+        "source": published_source(args.method) if pub else None,
+    }
+    document["reduced"] = reductions(document)  # e.g. ["steps 1200/5000", "experts 3/100"]
+    document["full_published_setting"] = not document["reduced"]
     out = Path(args.results_dir) / f"{name}.json"
     write_json(document, out)
     base_text = (
         f", {args.baseline} {baseline['mean']:.2f} +- {baseline['std']:.2f}" if baseline else ""
     )
+    reduced = ", ".join(document["reduced"]) or "none"
     print(
         f"{name}: {document['mean']:.2f} +- {document['std']:.2f} over {len(sets)} set(s) x "
-        f"{num_models} models{base_text} ({document['steps']} steps); results: {out}",
+        f"{num_models} models{base_text} ({document['steps']} steps, lr {document['lr']:g} "
+        f"{document['lr_source']}; reduced from the published setting: {reduced}); results: "
+        f"{out}",
         flush=True,
     )
     return document

@@ -1,8 +1,13 @@
-"""Synthesis runs of ``benchmarks.reproduce``: the shipped config plus a scaling override."""
+"""Synthesis runs of ``benchmarks.reproduce``: the shipped config plus a scaling override.
+
+Trajectory matching (MTT) also needs an expert buffer: ``prepare_buffer`` trains one on the very
+data module the synthesis reads (or takes ``--buffer``), and the override points the method at it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import shlex
 from pathlib import Path
 from typing import Any
@@ -14,6 +19,8 @@ from benchmarks.common import REPO, now, sync
 from dcl.cli import train_main
 
 EVALUATION_CALLBACK = "dcl.evaluation.SynthesisEvaluation"
+# The MTT release's buffer.py, behind every published MTT number: 100 experts x 50 epochs.
+PUBLISHED_EXPERTS, PUBLISHED_EXPERT_EPOCHS = 100, 50
 
 
 class Progress(L.Callback):
@@ -82,20 +89,142 @@ def synthesis_config(args: argparse.Namespace, shipped: dict, run_dir: Path) -> 
         trainer["max_steps"] = args.steps
     if args.device != "auto":
         trainer["accelerator"] = "cpu" if args.device == "cpu" else "gpu"
-    override: dict[str, Any] = {"trainer": trainer, "model": {}, "data": {}}
+    override: dict[str, Any] = {"trainer": trainer, "model": {}, "data": data_override(args)}
     if args.batch_real is not None:
         override["model"]["batch_real"] = args.batch_real
-    if args.data_root is not None:
-        override["data"]["root"] = args.data_root
-    if args.imagefolder:
-        override["data"]["dataset"] = "imagefolder"
-    if args.cache_dir is not None:
-        override["data"]["cache_dir"] = args.cache_dir
+    method_args = dict(shipped.get("model", {}).get("method_args") or {})
+    method_args.update(getattr(args, "method_args", None) or {})
+    if getattr(args, "buffer_dir", None) is not None:
+        method_args["buffer"] = str(args.buffer_dir)
+    if method_args:  # the whole dict: a later config replaces the shipped one, not merges
+        override["model"]["method_args"] = method_args
     if args.seed is not None:
         override["seed_everything"] = args.seed
     if args.compile:
         override["model"]["compile"] = True
     return override
+
+
+def data_override(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``data`` options the scaling flags set (location, image folder, cache)."""
+    data: dict[str, Any] = {}
+    if args.data_root is not None:
+        data["root"] = args.data_root
+    if args.imagefolder:
+        data["dataset"] = "imagefolder"
+    if args.cache_dir is not None:
+        data["cache_dir"] = args.cache_dir
+    return data
+
+
+def effective_section(args: argparse.Namespace, shipped: dict, section: str) -> dict[str, Any]:
+    """A config section as synthesis sees it: shipped, then the override, then ``--override``."""
+    out = dict(shipped.get(section) or {})
+    if section == "data":
+        out.update(data_override(args))
+    for item in args.override:
+        key, _, value = item.partition("=")
+        head, _, rest = key.partition(".")
+        if head == section and rest and "." not in rest:
+            out[rest] = yaml.safe_load(value)
+    return out
+
+
+def expert_data(args: argparse.Namespace, shipped: dict) -> Any:
+    """The data module synthesis will read (dataset, root, image folder, cache, ZCA), for experts.
+
+    The same options give the same ``info`` and ZCA fit, so the buffer validates against the run
+    (an ``--imagefolder`` run's experts learn the image folder, ``info.name`` ``imagefolder``).
+    """
+    from dcl.data import RealDataModule
+
+    data = effective_section(args, shipped, "data")
+    accepted = inspect.signature(RealDataModule).parameters
+    return RealDataModule(**{k: v for k, v in data.items() if k in accepted})
+
+
+def prepare_buffer(args: argparse.Namespace, shipped: dict) -> dict[str, Any]:
+    """MTT's expert buffer: ``--buffer``, else ``--experts`` trained into ``<run-dir>/NAME/buffer``.
+
+    With ``--max-expert-seconds`` the experts are trained one after another and no further one
+    is started once the next (at the mean time per expert so far) would overrun the budget; the
+    first is always trained. Loading (and whitening) the data is timed apart (``data_seconds``).
+    Sets ``args.buffer_dir`` for the synthesis override.
+
+    Returns:
+        The ``experts`` entry of the result document: buffer, experts and epochs it holds, the
+        seconds spent training them here, and the published 100 x 50.
+    """
+    from dcl.trajectories import ExpertBuffer, ExpertSettings, train_experts
+
+    record: dict[str, Any] = {
+        "published_num_experts": PUBLISHED_EXPERTS,
+        "published_epochs": PUBLISHED_EXPERT_EPOCHS,
+    }
+    if args.buffer is not None:
+        buffer = ExpertBuffer(args.buffer)
+        args.buffer_dir = Path(args.buffer).resolve()
+        record.update(
+            buffer=str(args.buffer_dir),
+            trained_here=False,
+            num_experts=buffer.num_experts,
+            epochs=buffer.epochs,
+            seconds=None,
+            network=buffer.manifest["network"],
+            dataset=buffer.manifest["dataset"],
+            zca=buffer.manifest["zca"],
+        )
+        return record
+    if args.experts < 1 or args.expert_epochs < 1:
+        raise SystemExit("--experts and --expert-epochs must be at least 1.")
+    out = (Path(args.run_dir or REPO / "runs" / "reproduce") / run_name(args) / "buffer").resolve()
+    model = effective_section(args, shipped, "model")
+    settings = ExpertSettings(network=model.get("backbone", "ConvNet"), epochs=args.expert_epochs)
+    datamodule = expert_data(args, shipped)
+    accelerator = {"auto": "auto", "cpu": "cpu"}.get(args.device, "cuda")
+    budget = args.max_expert_seconds
+    present = ExpertBuffer(out).num_experts if (out / "manifest.json").is_file() else 0
+    print(
+        f"training {args.experts} {settings.network} expert(s) x {settings.epochs} epochs on "
+        f"{datamodule.dataset} (zca {datamodule.zca}) into {out}"
+        + (f", budget {budget:.0f} s" if budget is not None else ""),
+        flush=True,
+    )
+    start = now()
+    datamodule.prepare_data()  # load (and whiten) before the clock: the experts' time is theirs
+    datamodule.setup("fit")
+    data_seconds = now() - start
+    start, counts = now(), [args.experts] if budget is None else range(1, args.experts + 1)
+    stopped = False
+    for n in counts:
+        spent = now() - start
+        if n > 1 and budget is not None and spent + spent / (n - 1) > budget:
+            stopped = True
+            print(f"expert budget of {budget:.0f} s: stopping at {n - 1} expert(s)", flush=True)
+            break
+        buffer = train_experts(
+            datamodule, out, n, settings, accelerator=accelerator, progress=False
+        )
+        print(f"{buffer.num_experts} expert(s) after {now() - start:.0f} s", flush=True)
+    seconds = now() - start
+    args.buffer_dir = out
+    record.update(
+        buffer=str(out),
+        trained_here=True,
+        num_experts=buffer.num_experts,
+        epochs=buffer.epochs,
+        seconds=seconds,
+        data_seconds=data_seconds,
+        requested_experts=args.experts,
+        already_present=present,
+        budget_s=budget,
+        stopped_at_time_budget=stopped,
+        network=settings.network,
+        dataset=buffer.manifest["dataset"],
+        zca=buffer.manifest["zca"],
+        settings=settings.training(),
+    )
+    return record
 
 
 def synthesise(

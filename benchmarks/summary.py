@@ -5,9 +5,10 @@ Usage::
     python -m benchmarks.summary [--results results] [--output results/README.md]
 
 Reproduction results (``METHOD_DATASET_ipcN[_TAG].json``, written by ``benchmarks.reproduce``)
-are shown beside the published numbers of ``../shared/REFERENCE.md`` section 7, which are kept
-here as data; throughput files (``throughput_*.json``) become the speed and memory table. The
-"where we stand" notes are generated from the numbers alone.
+are shown beside the published numbers of ``../shared/REFERENCE.md`` section 7 (and, for MTT and
+DataDAM, of their papers: ``SOURCES``), which are kept here as data; throughput files
+(``throughput_*.json``) become the speed and memory table. The "where we stand" notes are
+generated from the numbers alone.
 """
 
 from __future__ import annotations
@@ -54,8 +55,20 @@ PUBLISHED: dict[tuple[str, str], dict[int, tuple[float, float | None]]] = {
             ("fashionmnist", "dsa", (70.6, 84.6, 88.7)),
             ("svhn", "dc", (31.2, 76.1, 82.3)),
             ("svhn", "dsa", (27.5, 79.2, 84.4)),
+            # Not in REFERENCE section 7: the methods' own papers (ConvNet, CIFAR-10, means).
+            # MTT: Cazenavette et al., "Dataset Distillation by Matching Training
+            # Trajectories", CVPR 2022, Table 1 (ZCA, 100 experts x 50 epochs, learned lr).
+            ("cifar10", "mtt", (46.3, 65.3, 71.6)),
+            # DataDAM: Sajedi et al., "DataDAM: Efficient Dataset Distillation with Attention
+            # Matching", ICCV 2023, Table 1.
+            ("cifar10", "datadam", (32.0, 54.2, 67.0)),
         ]
     },
+}
+# Where a method's published numbers come from when it is not REFERENCE section 7.
+SOURCES = {
+    "mtt": "MTT paper: Cazenavette et al., CVPR 2022, Table 1",
+    "datadam": "DataDAM paper: Sajedi et al., ICCV 2023, Table 1",
 }
 WHOLE_SET = {
     "cifar10": 84.8,
@@ -68,8 +81,13 @@ WHOLE_SET = {
 
 
 def published(dataset: str, method: str, ipc: int) -> tuple[float, float | None] | None:
-    """The published ``(mean, std)`` of REFERENCE section 7, or ``None`` where it gives none."""
+    """The published ``(mean, std)`` (REFERENCE section 7, or ``SOURCES``), else ``None``."""
     return PUBLISHED.get((dataset, method), {}).get(ipc)
+
+
+def published_source(method: str) -> str:
+    """Where ``published`` takes the method's numbers from."""
+    return SOURCES.get(method, "REFERENCE section 7")
 
 
 def fmt(mean: float | None, std: float | None = None) -> str:
@@ -92,19 +110,26 @@ def load(folder: Path) -> tuple[list[dict], list[dict]]:
     return runs, speeds
 
 
-def _scaled(doc: dict) -> list[str]:
-    """What was reduced from the published setting."""
+def reductions(doc: dict) -> list[str]:
+    """What was reduced from the published setting (``ours/published``), e.g. ``steps 300/20000``.
+
+    MTT runs also compare their expert buffer (``experts``, ``expert epochs``) with the 100 x 50
+    experts behind the paper's numbers.
+    """
     out = []
     for key, label in (
         ("steps", "steps"),
         ("batch_real", "real batch"),
         ("num_models", "models"),
         ("epochs", "epochs"),
+        ("num_experts", "experts"),
+        ("expert_epochs", "expert epochs"),
     ):
         ours, theirs = doc.get(key), doc.get(f"published_{key}")
         if theirs is not None and ours is not None and ours < theirs:
             out.append(f"{label} {ours}/{theirs}")
     out += [f"override {item}" for item in doc.get("extra_overrides") or []]
+    out += [f"method_args {k}={v}" for k, v in (doc.get("method_args_override") or {}).items()]
     return out
 
 
@@ -196,7 +221,7 @@ def standing(runs: list[dict], speeds: list[dict]) -> list[str]:
     for d in runs:
         pub_as = d.get("published_as", d["dataset"])
         pub, base = published(pub_as, d["method"], d["ipc"]), d.get("baseline")
-        scaled = _scaled(d)
+        scaled = reductions(d)
         what = f"reduced ({', '.join(scaled)})" if scaled else "full published setting"
         text = (
             f"- {d['method'].upper()} {d['dataset']} {d['ipc']} ipc on {_device(d)}, {what}: "
@@ -205,13 +230,14 @@ def standing(runs: list[dict], speeds: list[dict]) -> list[str]:
         if base:
             text += f", {d['mean'] - base['mean']:+.1f} points over random real (same protocol)"
         if pub:
-            text += f"; published {fmt(*pub)}, difference {d['mean'] - pub[0]:+.1f} points"
+            source = f" ({SOURCES[d['method']]})" if d["method"] in SOURCES else ""
+            text += f"; published {fmt(*pub)}{source}, difference {d['mean'] - pub[0]:+.1f} points"
         else:
             text += "; REFERENCE section 7 gives no published number for this setting"
         notes.append(text + ".")
     if runs:
         beat = sum(1 for d in runs if d.get("baseline") and d["mean"] > d["baseline"]["mean"])
-        full = [d for d in runs if not _scaled(d)]
+        full = [d for d in runs if not reductions(d)]
         notes.append(
             f"- {beat} of {len(runs)} runs beat their random-real baseline. {len(full)} ran the "
             "full published setting; only those are comparable with the papers' numbers (reduced "
@@ -249,7 +275,8 @@ def render(folder: Path) -> str:
         "",
         "Generated by `python -m benchmarks.summary` from the JSON files in this folder; do not "
         "edit by hand. Published numbers: `../shared/REFERENCE.md` section 7 (ConvNet, mean ± "
-        "std over models; the papers pool 5 synthesis runs × 20 models). How each run was made: "
+        "std over models; the papers pool 5 synthesis runs × 20 models); MTT's and DataDAM's "
+        "from their papers (CIFAR-10 means). How each run was made: "
         "`benchmarks/README.md`.",
         "",
         "## Where we stand",

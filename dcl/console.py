@@ -1,8 +1,8 @@
 """Console entry points: errors a user can fix print as one message, not a traceback.
 
 ``DCL_DEBUG=1`` re-raises them with the full traceback (for bug reports). Every command of the
-package (``dcl-train``, ``dcl-evaluate``, ``dcl-continual``, ``dcl-nas`` and the scripts beside
-the repository's README) goes through :func:`run`.
+package (``dcl-train``, ``dcl-evaluate``, ``dcl-experts``, ``dcl-continual``, ``dcl-nas`` and the
+scripts beside the repository's README) goes through :func:`run`.
 """
 
 from __future__ import annotations
@@ -72,6 +72,13 @@ def continual() -> int:
     from dcl.applications.continual_cli import continual_main
 
     return run(continual_main)
+
+
+def experts() -> int:
+    """``dcl-experts``: train expert trajectories for trajectory matching (MTT)."""
+    from dcl.trajectories.cli import main
+
+    return run(main)
 
 
 def nas() -> int:

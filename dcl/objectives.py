@@ -71,3 +71,91 @@ def mean_embedding_distance(real_emb: Tensor, syn_emb: Tensor) -> Tensor:
         ``(K,)`` values of ``|| mean_n real - mean_m syn ||^2``; the DM loss is their sum.
     """
     return ((real_emb.mean(1) - syn_emb.mean(1)) ** 2).sum(-1)
+
+
+# --------------------------------------------------------------------------------------------
+# DataDAM: spatial attention matching (Sajedi et al., ICCV 2023)
+# --------------------------------------------------------------------------------------------
+NORM_EPS = 1e-12  # F.normalize's floor on the norm, as the release's get_attention uses
+
+
+def attention_map(features: Tensor, power: float = 1.0, nonnegative: bool = False) -> Tensor:
+    """DataDAM's spatial attention map of each image, L2-normalised (the release's SAM module).
+
+    Args:
+        features: ``(K, n, C, H, W)`` one layer's feature maps of ``n`` images per class.
+        power: Exponent ``p`` of ``sum_c |f_c|^p`` (the release runs ``p = 1``).
+        nonnegative: The features are known to be ``>= 0`` (outputs of ReLU or sigmoid), so
+            ``|f| = f``: the same values without a pass over the maps, and through those
+            activations the same input gradients (both are 0 where ``f = 0``).
+
+    Returns:
+        ``(K, n, H*W)``: per image, ``a = sum_c |f_c|^p`` over channels, flattened and divided by
+        ``max(||a||_2, 1e-12)``.
+    """
+    f = features if nonnegative else features.abs()
+    a = (f if power == 1 else f.pow(power)).sum(2).flatten(2)  # (K, n, H*W)
+    return a / a.norm(dim=-1, keepdim=True).clamp_min(NORM_EPS)
+
+
+def attention_matching_distance(real_maps: Sequence[Tensor], syn_maps: Sequence[Tensor]) -> Tensor:
+    """DataDAM's L_SAM: squared distance of mean attention maps, summed over layers, per class.
+
+    Args:
+        real_maps: One ``(K, n, H_l*W_l)`` tensor of ``attention_map``s of real images per layer.
+        syn_maps: The matching ``(K, m, H_l*W_l)`` tensors of synthetic images.
+
+    Returns:
+        ``(K,)``: ``sum_l || mean_n real_l - mean_m syn_l ||^2``.
+    """
+    pairs = zip(real_maps, syn_maps, strict=True)
+    return sum((mean_embedding_distance(r, s) for r, s in pairs), torch.zeros(()))
+
+
+def attention_embedding_distance(
+    real_maps: Sequence[Tensor],
+    syn_maps: Sequence[Tensor],
+    real_emb: Tensor,
+    syn_emb: Tensor,
+    task_balance: float = 0.01,
+    scale: float = 100.0,
+) -> Tensor:
+    """DataDAM's loss per class: ``scale * (L_SAM + task_balance * L_MMD)``.
+
+    Args:
+        real_maps: Per layer, ``(K, n, H_l*W_l)`` attention maps of real images.
+        syn_maps: Per layer, ``(K, m, H_l*W_l)`` attention maps of synthetic images.
+        real_emb: ``(K, n, D)`` final-layer embeddings of the real images.
+        syn_emb: ``(K, m, D)`` final-layer embeddings of the synthetic images.
+        task_balance: ``lambda``, the weight of the embedding MMD (DM's distance).
+        scale: The release multiplies both terms by 100 (with plain SGD the same as a 100 times
+            larger image learning rate).
+
+    Returns:
+        ``(K,)`` distances; the DataDAM loss is their sum.
+    """
+    sam = attention_matching_distance(real_maps, syn_maps)
+    return scale * (sam + task_balance * mean_embedding_distance(real_emb, syn_emb))
+
+
+# ----------------------------------------------------- trajectory matching (MTT, CVPR 2022)
+def trajectory_distance(student_end: Tensor, expert_start: Tensor, expert_end: Tensor) -> Tensor:
+    """MTT's loss: the student's distance to the expert's target, relative to the expert's move.
+
+    ``||student_end - expert_end||^2 / ||expert_start - expert_end||^2``, each sum over every
+    parameter of the network at once (the release concatenates all parameters into one flat
+    vector and divides both sums by the same parameter count, which cancels). Unlike the
+    functions above there is no class axis: the whole synthetic set trains one student.
+
+    Args:
+        student_end: ``(..., P)`` flat parameters of the student after its synthetic steps.
+        expert_start: ``(..., P)`` the expert's parameters at the start epoch (where the student
+            started).
+        expert_end: ``(..., P)`` the expert's parameters ``expert_epochs`` later (the target).
+
+    Returns:
+        ``(...)``: one normalised distance per leading index; a scalar for ``(P,)`` vectors.
+    """
+    reached = ((student_end - expert_end) ** 2).sum(-1)  # (...,)
+    moved = ((expert_start - expert_end) ** 2).sum(-1)  # (...,)
+    return reached / moved

@@ -9,6 +9,9 @@ import torch
 # Independent random streams of one synthesis step (BN_STATS: DC's batch-norm statistics images,
 # drawn independently of the matching batch, as the release's separate get_images calls are).
 REAL, NETWORK, AUGMENT, INIT, INNER, BN_STATS = 0, 1, 2, 3, 4, 5
+# MTT: EXPERT picks the expert trajectory and its start epoch; STUDENT draws the unrolled
+# student's minibatches and their augmentation.
+EXPERT, STUDENT = 6, 7
 
 
 def step_seed(seed: int, rank: int, step: int, stream: int = 0) -> int:

@@ -88,3 +88,93 @@ def test_mean_embedding_distance_matches_loop_reference():
     torch.testing.assert_close(
         torch.autograd.grad(ours.sum(), syn)[0], torch.autograd.grad(ref.sum(), syn)[0]
     )
+
+
+def test_trajectory_distance_is_mtts_loss_over_all_parameters_at_once():
+    from dcl.objectives import trajectory_distance
+
+    torch.manual_seed(0)
+    # Two "layers" of an expert and a student, as the release sees them: one flat vector.
+    shapes = [(4, 3), (4,)]
+    start = [torch.randn(s, dtype=torch.float64) for s in shapes]
+    end = [torch.randn(s, dtype=torch.float64) for s in shapes]
+    student = [torch.randn(s, dtype=torch.float64, requires_grad=True) for s in shapes]
+    flat = [torch.cat([t.reshape(-1) for t in ts]) for ts in (student, start, end)]
+    ours = trajectory_distance(*flat)
+    assert ours.shape == ()
+    # The release: mse sums over the flat vectors, both divided by the parameter count.
+    p = flat[0].numel()
+    num = sum(((s - e) ** 2).sum() for s, e in zip(student, end, strict=True)) / p
+    den = sum(((a - e) ** 2).sum() for a, e in zip(start, end, strict=True)) / p
+    torch.testing.assert_close(ours, num / den)
+    torch.testing.assert_close(
+        torch.autograd.grad(ours, student), torch.autograd.grad(num / den, student)
+    )
+    # Landing on the target gives 0, staying at the start 1; leading axes are kept.
+    s0, e0 = flat[1], flat[2]
+    assert float(trajectory_distance(e0, s0, e0)) == 0.0
+    torch.testing.assert_close(trajectory_distance(s0, s0, e0), torch.tensor(1.0).double())
+    batched = trajectory_distance(torch.stack([e0, s0]), s0.expand(2, -1), e0.expand(2, -1))
+    torch.testing.assert_close(batched, torch.tensor([0.0, 1.0]).double())
+
+
+@pytest.mark.parametrize("power", [1.0, 2.0, 4.0])
+def test_attention_map_matches_a_per_image_per_channel_reference(power):
+    from dcl.objectives import attention_map
+
+    torch.manual_seed(0)
+    features = torch.randn(3, 4, 5, 6, 6, dtype=torch.float64, requires_grad=True)
+    ours = attention_map(features, power)
+    assert ours.shape == (3, 4, 36)
+    ref = torch.empty(3, 4, 36, dtype=torch.float64)
+    for k in range(3):
+        for i in range(4):
+            a = sum(features[k, i, c].abs() ** power for c in range(5)).reshape(-1)
+            ref[k, i] = a / max(float(torch.sqrt((a**2).sum())), 1e-12)
+    torch.testing.assert_close(ours.detach(), ref)
+    torch.testing.assert_close(ours.norm(dim=-1), torch.ones(3, 4, dtype=torch.float64))
+    (grad,) = torch.autograd.grad(ours[..., 0].sum(), features)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_attention_map_of_an_all_zero_map_is_zero_not_nan():
+    from dcl.objectives import attention_map
+
+    out = attention_map(torch.zeros(1, 2, 3, 4, 4))
+    assert torch.equal(out, torch.zeros(1, 2, 16))
+
+
+def test_attention_distances_match_loops_over_classes_and_layers():
+    from dcl.objectives import attention_embedding_distance, attention_matching_distance
+
+    torch.manual_seed(0)
+    sizes = (16, 4)
+    real = [torch.randn(3, 5, s, dtype=torch.float64) for s in sizes]
+    syn = [torch.randn(3, 2, s, dtype=torch.float64, requires_grad=True) for s in sizes]
+    real_emb = torch.randn(3, 5, 7, dtype=torch.float64)
+    syn_emb = torch.randn(3, 2, 7, dtype=torch.float64, requires_grad=True)
+    sam = attention_matching_distance(real, syn)
+    total = attention_embedding_distance(real, syn, real_emb, syn_emb, 0.01, 100.0)
+    ref_sam, ref_total = [], []
+    for k in range(3):
+        s = sum(((real[i][k].mean(0) - syn[i][k].mean(0)) ** 2).sum() for i in range(2))
+        mmd = ((real_emb[k].mean(0) - syn_emb[k].mean(0)) ** 2).sum()
+        ref_sam.append(s)
+        ref_total.append(100.0 * (s + 0.01 * mmd))
+    torch.testing.assert_close(sam, torch.stack(ref_sam))
+    torch.testing.assert_close(total, torch.stack(ref_total))
+    ours_g = torch.autograd.grad(total.sum(), [*syn, syn_emb])
+    ref_g = torch.autograd.grad(torch.stack(ref_total).sum(), [*syn, syn_emb])
+    for a, b in zip(ours_g, ref_g, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("power", [1.0, 3.0])
+def test_attention_map_of_known_nonnegative_features_skips_abs_with_the_same_values(power):
+    from dcl.objectives import attention_map
+
+    torch.manual_seed(0)
+    features = torch.randn(2, 3, 4, 5, 5, dtype=torch.float64).relu()
+    torch.testing.assert_close(
+        attention_map(features, power, nonnegative=True), attention_map(features, power)
+    )

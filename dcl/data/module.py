@@ -6,7 +6,6 @@ import os
 import warnings
 from collections.abc import Sequence
 from functools import cached_property
-from pathlib import Path
 
 import lightning as L
 import torch
@@ -17,24 +16,11 @@ from dcl.data.cache import dataset_info, load_split
 from dcl.data.images import ClassImages
 from dcl.data.memory import decode_dataset, memory_info, memory_splits
 from dcl.data.registry import STATIC_INFO, DatasetInfo, check_image_size, check_name
+from dcl.data.splits import WhitenBatch, load_real, whiten_splits
+from dcl.data.zca import DEFAULT_EPS
 from dcl.seeding import REAL, step_seed
 
-
-def load_real(
-    dataset: str,
-    root: str | Path = "data",
-    download: bool = False,
-    cache_dir: str | Path | None = None,
-    image_size: int | None = None,
-) -> tuple[ClassImages, ClassImages]:
-    """Load train and test splits of a registered dataset as ``ClassImages`` on the CPU."""
-    train = load_split(dataset, root, True, download, cache_dir, image_size)
-    test = load_split(dataset, root, False, download, cache_dir, image_size)
-    info = dataset_info(dataset, train)
-    return (
-        ClassImages(train["images"], train["labels"], info),
-        ClassImages(test["images"], test["labels"], info),
-    )
+__all__ = ["RealDataModule", "load_real"]
 
 
 class RealDataModule(L.LightningDataModule):
@@ -61,6 +47,10 @@ class RealDataModule(L.LightningDataModule):
         image_size: imagefolder only: resize the shorter side of every image to this (antialiased)
             and centre-crop a square of this side, for folders of differing image sizes (each
             size is cached separately). ``None``: the images must share one square size.
+        zca: ZCA-whiten every real image served (MTT): fitted on the train split's pixels in
+            [0, 1] (cached per data and eps), applied to train and test; ``real_batch``,
+            ``train``/``test`` ``normalize`` and the test DataLoader give whitened images.
+        zca_eps: ZCA regularisation, added to the covariance's eigenvalues (0.1 published).
     """
 
     def __init__(
@@ -75,6 +65,8 @@ class RealDataModule(L.LightningDataModule):
         num_workers: int = 0,
         prepare_data_per_node: bool = True,
         image_size: int | None = None,
+        zca: bool = False,
+        zca_eps: float = DEFAULT_EPS,
     ) -> None:
         super().__init__()
         self.prepare_data_per_node = prepare_data_per_node
@@ -89,6 +81,7 @@ class RealDataModule(L.LightningDataModule):
         self.test: ClassImages | None = None
         self.generator: torch.Generator | None = None
         self.base_seed, self.rank = 0, 0
+        self.zca, self.zca_eps, self.whitening = zca, zca_eps, None  # whitening: the ZCA fit
 
     @classmethod
     def from_tensors(
@@ -253,8 +246,11 @@ class RealDataModule(L.LightningDataModule):
         device, rank = torch.device("cpu"), 0
         if self.trainer is not None:
             device, rank = self.trainer.strategy.root_device, self.trainer.global_rank
-        self.train = ClassImages(train["images"], train["labels"], info).to(device)
-        self.test = ClassImages(test["images"], test["labels"], info)
+        train, test = (ClassImages(s["images"], s["labels"], info) for s in (train, test))
+        if self.zca:  # fitted where synthesis runs; cached on disk (registry datasets)
+            fit = (self.zca_eps, self.cache_dir, device, self._splits is None)
+            train, test, self.whitening = whiten_splits(train, test, *fit)
+        self.train, self.test = train.to(device), test
         seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
         self.base_seed, self.rank = seed, rank
         self.generator = torch.Generator(device=device).manual_seed(seed + rank)
@@ -268,7 +264,7 @@ class RealDataModule(L.LightningDataModule):
         stream: int = REAL,
         seed: int | None = None,
     ) -> Tensor:
-        """``(K, n, C, H, W)`` normalised real images, ``n`` distinct ones per class.
+        """``(K, n, C, H, W)`` normalised (zca: whitened) real images, ``n`` distinct per class.
 
         Args:
             n: Images per class (distinct within a class).
@@ -303,8 +299,11 @@ class RealDataModule(L.LightningDataModule):
         return DataLoader(range(self.steps_per_epoch), batch_size=None)
 
     def test_dataloader(self) -> DataLoader:
-        """Real test set as ``(uint8 images, labels)``; normalise with ``self.test.normalize``."""
+        """``(uint8 images, labels)``: normalise with ``test.normalize``; zca: whitened floats."""
         if self.test is None:
             self.setup()
         data = TensorDataset(self.test.images, self.test.labels)
-        return DataLoader(data, batch_size=self.test_batch_size, num_workers=self.num_workers)
+        whiten = WhitenBatch(self.whitening.to("cpu")) if self.zca else None
+        return DataLoader(
+            data, self.test_batch_size, collate_fn=whiten, num_workers=self.num_workers
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,20 @@ import torch
 from torch import Tensor
 
 from dcl.data.cache import save_atomic
+from dcl.data.pictures import (
+    GRID_CLASSES,
+    GRID_PER_CLASS,
+    GRID_SIDE,
+    denormalize,
+    image_grid,
+    to_pixels,
+)
 from dcl.data.registry import DatasetInfo
+from dcl.data.zca import ZCA, find_zca
+
+__all__ = [
+    "GRID_CLASSES", "GRID_PER_CLASS", "GRID_SIDE", "SyntheticSet", "denormalize", "image_grid",
+]  # fmt: skip
 
 SET_FORMAT = "dcl-synthetic-v1"
 
@@ -46,10 +60,11 @@ def _plain(value: Any) -> Any:
 
 @dataclass
 class SyntheticSet:
-    """Images in normalised space, fixed hard labels ordered by class, and metadata.
+    """Images in normalised (or ZCA-whitened) space, hard labels ordered by class, metadata.
 
     Args:
-        images: ``(classes * ipc, C, H, W)`` float32, normalised with ``info.mean``/``info.std``.
+        images: ``(classes * ipc, C, H, W)`` float32, normalised with ``info.mean``/``info.std``,
+            or, when ``zca`` is set, ZCA-whitened pixels (``dcl.data.zca``) instead.
         labels: ``(classes * ipc,)`` int64, ``ipc`` per class in class order.
         info: The real dataset's facts (name, shape, classes, class names, mean, std).
         ipc: Images per class.
@@ -59,6 +74,14 @@ class SyntheticSet:
         backbone: Network the set was synthesised with (or features were taken from).
         config: Free-form settings of the run that made it.
         versions: Library versions that made it.
+        zca: ``None``, or the ZCA whitening its images live in: ``{"eps", "checksum", "input"}``
+            (``ZCA.metadata``; the checksum identifies the training images fitted on).
+            Evaluation whitens the real test images with the same fit.
+        lr: A learned evaluation learning rate (MTT learns one), used by evaluation by default;
+            ``None``: the protocol's published one. Kept even when not positive (an unstable
+            run), so no set is lost; evaluation then asks for ``--lr``.
+        whitening: The fit itself, when at hand (not saved: the file records ``zca``); pictures
+            un-whiten through it, or through the cached fit of ``zca`` when not given.
     """
 
     images: Tensor
@@ -71,8 +94,13 @@ class SyntheticSet:
     backbone: str = "ConvNet"
     config: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=library_versions)
+    zca: dict[str, Any] | None = None
+    lr: float | None = None
+    whitening: ZCA | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.whitening is not None and self.zca is None:
+            self.zca = self.whitening.metadata()
         self.validate()
 
     def validate(self) -> None:
@@ -93,6 +121,7 @@ class SyntheticSet:
             problems.append(f"labels must be {self.ipc} per class in class order")
         if len(info.mean) != info.channels or len(info.std) != info.channels:
             problems.append("mean/std must have one entry per channel")
+        problems += _extras_problems(self)
         if problems:
             raise ValueError("Invalid synthetic set: " + "; ".join(problems) + ".")
 
@@ -101,14 +130,20 @@ class SyntheticSet:
         """Number of classes."""
         return self.info.num_classes
 
+    def zca_fit(self) -> ZCA | None:
+        """The ZCA fit of a whitened set (given, else the cached one of ``zca``); else ``None``."""
+        if self.whitening is None and self.zca is not None:
+            self.whitening = find_zca(int(self.zca["checksum"]), float(self.zca["eps"]))
+        return self.whitening
+
     def denormalized(self) -> Tensor:
-        """Images mapped back to [0, 1] (clipped) for display."""
-        return denormalize(self.images, self.info)
+        """Images mapped back to [0, 1] (clipped) for display: de-normalised or un-whitened."""
+        return to_pixels(self.images, self.info, self.zca_fit(), self.zca is not None)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form written by ``save``."""
         meta = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        meta.pop("images"), meta.pop("labels")
+        meta.pop("images"), meta.pop("labels"), meta.pop("whitening")
         meta["info"] = dataclasses.asdict(self.info)
         return {
             "format": SET_FORMAT,
@@ -164,7 +199,7 @@ class SyntheticSet:
             raise ValueError(f"'{path}' is a damaged or inconsistent set: {err}") from err
 
     def save_png(self, path: str | Path, scale: int | None = None) -> Path:
-        """The capped grid of ``grid`` (one row per class, de-normalised) as a PNG.
+        """The capped grid of ``grid`` (one row per class, de-normalised or un-whitened) as a PNG.
 
         Args:
             path: Destination PNG file (folders are created).
@@ -189,7 +224,8 @@ class SyntheticSet:
         Returns:
             ``(C, H', W')`` image in [0, 1]: a row per class, at most 10 classes x 10 images.
         """
-        return image_grid(self.images, self.info, self.ipc, scale=scale)
+        fit, whitened = self.zca_fit(), self.zca is not None
+        return image_grid(self.images, self.info, self.ipc, scale=scale, zca=fit, whitened=whitened)
 
     def export_imagefolder(self, folder: str | Path) -> Path:
         """Write ``folder/<label>_<class name>/<index>.png``, readable by ``ImageFolder``.
@@ -217,50 +253,23 @@ class SyntheticSet:
         return folder
 
 
-# A picture stays readable and small whatever the set: TinyImageNet at 50 images per class would
-# otherwise be a 51602 x 12902 grid, built at every image log and checkpoint.
-GRID_PER_CLASS, GRID_CLASSES, GRID_SIDE = 10, 10, 128
-
-
-def image_grid(
-    images: Tensor,
-    info: DatasetInfo,
-    ipc: int,
-    per_class: int = GRID_PER_CLASS,
-    classes: int = GRID_CLASSES,
-    scale: int | None = None,
-) -> Tensor:
-    """De-normalised grid of the first ``per_class`` images of the first ``classes`` classes.
-
-    Only those images are read (and copied to the CPU), so the cost is bounded whatever the set
-    holds; the full set stays in ``synthetic.pt``. Images are upscaled by ``scale`` (default: the
-    largest integer up to 4 that keeps a side within 128 pixels), one row per class.
-
-    Args:
-        images: ``(K * ipc, C, H, W)`` normalised images, class-major (any device).
-        info: Dataset facts (mean and std for de-normalising).
-        ipc: Images per class.
-        per_class: At most this many images per class.
-        classes: At most this many classes.
-        scale: Integer upscaling (``None``: automatic).
-
-    Returns:
-        ``(C, H', W')`` float image in [0, 1].
-    """
-    from torchvision.utils import make_grid
-
-    k, side = images.shape[0] // ipc, images.shape[-1]
-    rows, cols = min(k, classes), min(ipc, per_class)
-    index = (torch.arange(rows).view(-1, 1) * ipc + torch.arange(cols)).flatten()
-    chosen = denormalize(images.detach()[index.to(images.device)], info)
-    scale = scale if scale is not None else max(1, min(4, GRID_SIDE // side))
-    if scale > 1:
-        chosen = chosen.repeat_interleave(scale, -1).repeat_interleave(scale, -2)
-    return make_grid(chosen, nrow=cols, padding=2, pad_value=1.0)
-
-
-def denormalize(images: Tensor, info: DatasetInfo) -> Tensor:
-    """Normalised ``(N, C, H, W)`` images back to [0, 1] (clipped), as float32 on the CPU."""
-    mean = torch.tensor(info.mean).view(1, -1, 1, 1)
-    std = torch.tensor(info.std).view(1, -1, 1, 1)
-    return (images.detach().float().cpu() * std + mean).clamp(0, 1)
+def _extras_problems(syn: SyntheticSet) -> list[str]:
+    """What is wrong with ``zca``, ``lr`` and ``whitening`` (empty when nothing)."""
+    problems = []
+    zca, lr, fit = syn.zca, syn.lr, syn.whitening
+    if zca is not None:
+        eps = zca.get("eps") if isinstance(zca, dict) else None
+        checksum = zca.get("checksum") if isinstance(zca, dict) else None
+        if not isinstance(eps, int | float) or not isinstance(checksum, int) or eps <= 0:
+            problems.append(f"zca must be a dict with eps > 0 and an integer checksum, got {zca}")
+        elif fit is not None and (fit.checksum, fit.eps) != (checksum, eps):
+            problems.append("whitening is not the fit zca describes")
+    # A learned lr may end up <= 0 (MTT leaves it unconstrained): the set is still saved, and
+    # evaluation refuses to train with it (``resolve_lr``).
+    if lr is not None and (
+        isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr)
+    ):
+        problems.append(f"lr must be a finite number or None, got {lr!r}")
+    if fit is not None and fit.dim != syn.images[0].numel():
+        problems.append(f"whitening fits {fit.dim} values, the images have {syn.images[0].numel()}")
+    return problems

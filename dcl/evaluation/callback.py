@@ -9,11 +9,14 @@ from typing import Literal
 import lightning as L
 
 from dcl.baselines import BASELINES
+from dcl.data.splits import adopt_whitening
+from dcl.data.synthetic import SyntheticSet
 from dcl.evaluation.autotune import EvaluationPath, choose_paths
 from dcl.evaluation.distributed import gather_results
+from dcl.evaluation.learning_rate import lr_settings, resolve_lr
 from dcl.evaluation.pools import expand_models
 from dcl.evaluation.protocol import recipes, run_protocol
-from dcl.evaluation.recipe import AUGMENTS
+from dcl.evaluation.recipe import AUGMENTS, PROTOCOL
 from dcl.evaluation.report import evaluation_document, format_table, summaries, write_json
 
 
@@ -48,6 +51,9 @@ class SynthesisEvaluation(L.Callback):
         autotune: Time the undecided options on the run's own set and networks (rank 0 decides
             for all; cached per machine and shape) and print the choice; ``False``: plain, the
             ensemble on CUDA only. The paths taken are recorded in ``evaluation.json``.
+        lr: SGD learning rate of the evaluation networks: a number, or ``auto``: the set's
+            learned one when its method learns one (MTT), else the published 0.01 (a baseline:
+            the number, or 0.01 under ``auto``). ``evaluation.json`` records rate and source.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class SynthesisEvaluation(L.Callback):
         channels_last: bool | None = None,
         ensemble: bool | None = None,
         autotune: bool = True,
+        lr: float | Literal["auto"] = "auto",
     ) -> None:
         # Checked now, not after hours of synthesis.
         problems = []
@@ -70,6 +77,10 @@ class SynthesisEvaluation(L.Callback):
             problems.append(f"augment '{augment}' is not one of {', '.join(AUGMENTS)}")
         if baseline is not None and baseline not in BASELINES:
             problems.append(f"baseline '{baseline}' is not one of {', '.join(BASELINES)} or null")
+        try:
+            resolve_lr(lr, None)
+        except ValueError as err:
+            problems.append(str(err))
         if every_n_steps < 0 or num_models < 1 or (epochs is not None and epochs < 0):
             problems.append("every_n_steps must be >= 0, num_models >= 1 and epochs >= 0")
         try:
@@ -84,6 +95,7 @@ class SynthesisEvaluation(L.Callback):
             "autotune": autotune,
         }  # fmt: skip
         self.models, self.augment, self.baseline, self.at_end = models, augment, baseline, at_end
+        self.lr = lr
 
     def _evaluate(
         self,
@@ -113,8 +125,9 @@ class SynthesisEvaluation(L.Callback):
             )  # fmt: skip
         test = trainer.datamodule.test
         results = run_protocol(
-            syn, test, models, seed=pl_module.seed, progress=progress, paths=paths, **protocol
-        )
+            syn, test, models, seed=pl_module.seed, progress=progress, paths=paths, lr=self.lr,
+            **protocol,
+        )  # fmt: skip
         return gather_results(results, strategy.all_gather, strategy.root_device), paths
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -139,21 +152,30 @@ class SynthesisEvaluation(L.Callback):
         if name:
             from dcl.baselines import select_baseline
 
+            train = trainer.datamodule.train
             chosen = select_baseline(
-                name,
-                trainer.datamodule.train,
-                pl_module.ipc,
-                seed=pl_module.seed,
-                device=trainer.strategy.root_device,
+                name, train, pl_module.ipc, seed=pl_module.seed, device=trainer.strategy.root_device
             )
+            chosen = adopt_whitening(chosen, train)  # whitened images make a whitened set
             # The same shapes and recipe as the set's: its paths apply (no second probe).
             base, _ = self._evaluate(trainer, pl_module, chosen, progress=True, paths=paths)
         if trainer.is_global_zero:
-            self._report(trainer, pl_module, syn, results, base, paths)
+            self._report(trainer, pl_module, syn, results, base, paths, chosen if name else None)
 
-    def _report(self, trainer, pl_module, syn, results: dict, base: dict | None, paths) -> None:
+    def _report(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        syn: SyntheticSet,
+        results: dict[str, list[float]],
+        base: dict[str, list[float]] | None,
+        paths: dict[str, EvaluationPath],
+        chosen: SyntheticSet | None = None,
+    ) -> None:
         out = Path(pl_module.output_dir)
         settings = self._settings(pl_module, syn)
+        if chosen is not None:
+            settings.update(lr_settings(self.lr, chosen, "baseline_"))
         settings["paths"] = {arch: dataclasses.asdict(path) for arch, path in paths.items()}
         write_json(
             evaluation_document(results, base, self.baseline, settings), out / "evaluation.json"
@@ -168,7 +190,8 @@ class SynthesisEvaluation(L.Callback):
         )
         print(
             f"\n{pl_module.method.upper()} {pl_module.info.name}, {pl_module.ipc} image(s) "
-            f"per class, {trainer.global_step} steps; {self.num_models} models each ({how}):"
+            f"per class, {trainer.global_step} steps; {self.num_models} models each ({how}; lr "
+            f"{settings['lr']:g}, {settings['lr_source']}):"
         )
         print(format_table(results, base, self.baseline or "baseline", pl_module.method))
         print(f"Synthetic set: {out / 'synthetic.pt'}\nImage grid:    {out / 'synthetic.png'}")
@@ -191,6 +214,8 @@ class SynthesisEvaluation(L.Callback):
             "augment": self.augment,
             **self.tuning,
             "recipes": {name: dataclasses.asdict(r) for name, r in plan.items()},
+            "protocol": PROTOCOL,
+            **lr_settings(self.lr, syn),  # the rate and its source: learned, published or given
             "seed": pl_module.seed,
             "step": pl_module.global_step,
         }

@@ -15,18 +15,20 @@ forgetting, built from the real training set without writing a file (the seed de
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import Namespace
 
-from dcl.baselines import BASELINES
-from dcl.baselines.specs import SPEC_EXAMPLE, SPEC_FORMAT, is_spec
+from dcl.baselines.specs import is_spec
 from dcl.data import SyntheticSet
 from dcl.evaluation.autotune import choose_paths
 from dcl.evaluation.distributed import gather_results
-from dcl.evaluation.pools import POOLS, expand_models
-from dcl.evaluation.protocol import AUGMENTS, recipes, run_protocol
+from dcl.evaluation.learning_rate import lr_settings
+from dcl.evaluation.parser import OPTIONS, build_parser
+from dcl.evaluation.pools import expand_models
+from dcl.evaluation.protocol import recipes, run_protocol
+from dcl.evaluation.recipe import PROTOCOL
 from dcl.evaluation.report import evaluation_document, format_table, write_json
 from dcl.evaluation.sources import (
     build_baseline,
@@ -35,151 +37,8 @@ from dcl.evaluation.sources import (
     locate,
     resolve_device,
 )
-from dcl.networks import NETWORK_NAMES
 
-OPTIONS = (
-    "synthetic", "models", "num_models", "epochs", "augment", "data_root", "cache_dir",
-    "device", "seed", "output", "baseline", "extractor", "extractor_epochs", "compile",
-    "channels_last", "ensemble", "autotune", "devices", "num_nodes", "strategy", "precision",
-)  # fmt: skip
-
-
-def build_parser() -> ArgumentParser:
-    """The command-line parser of ``evaluate.py`` (every option also settable by ``--config``)."""
-    parser = ArgumentParser(
-        prog="evaluate.py",
-        description="Train fresh networks on a synthetic set (or a coreset baseline) with the "
-        "published protocol and report test accuracy: mean and std over models, per "
-        "architecture, with a baseline beside it.",
-    )
-    parser.add_argument("--config", action=ActionConfigFile, help="YAML file with any options.")
-    parser.add_argument(
-        "--synthetic",
-        type=str,
-        required=True,
-        help=f"A saved set (synthetic.pt) or a baseline spec {SPEC_FORMAT}, METHOD one of "
-        f"{', '.join(BASELINES)}, e.g. {SPEC_EXAMPLE}.",
-    )
-    parser.add_argument(
-        "--models",
-        type=str | None,
-        default=None,
-        help=f"Pool letter ({', '.join([*POOLS, 'S', 'SS'])}) or comma-separated network names "
-        f"({', '.join(NETWORK_NAMES)}) or class paths of your own networks (mypkg.nets.MyNet); "
-        "default S: the set's backbone with batch norm swapped for instance norm.",
-    )
-    parser.add_argument(
-        "--num_models", type=int, default=5, help="Fresh networks per architecture."
-    )
-    parser.add_argument(
-        "--epochs",
-        type=int | None,
-        default=None,
-        help="The release's E per network (trains epochs 0..E); default: the published 1000 "
-        "with augmentation, 300 without.",
-    )
-    parser.add_argument(
-        "--augment",
-        type=Literal[AUGMENTS],
-        default="auto",
-        help="Training augmentation: auto (the release's recipe per network: the set's own DSA "
-        "strategy for DSA/DM sets; for DC sets crop_noise on batch-norm networks, dc on MNIST, "
-        "else none), dsa, dc, crop_noise or none. A baseline trains like the set.",
-    )
-    parser.add_argument(
-        "--data_root",
-        type=str,
-        default="data",
-        help="Folder holding the real dataset (root/{train,test}/<class> for imagefolder).",
-    )
-    parser.add_argument(
-        "--cache_dir",
-        type=str | None,
-        default=None,
-        help="Compact dataset cache (default $DCL_CACHE_DIR or ~/.cache/dcl).",
-    )
-    parser.add_argument(
-        "--device",
-        type=str,
-        default="auto",
-        help="auto (cuda if available, else cpu), cpu, cuda or cuda:N.",
-    )
-    parser.add_argument(
-        "--devices",
-        type=int,
-        default=1,
-        help="Processes (GPUs) per node sharing the models; the table equals one process's.",
-    )
-    parser.add_argument("--num_nodes", type=int, default=1, help="Nodes (with --devices each).")
-    parser.add_argument(
-        "--strategy",
-        type=str,
-        default="auto",
-        help="Lightning Fabric strategy: auto (ddp for several devices), ddp, ddp_spawn, ...",
-    )
-    parser.add_argument(
-        "--precision",
-        type=Literal["32-true", "bf16-mixed"],
-        default="32-true",
-        help="Training and test precision, as synthesis's --trainer.precision (16-mixed is not "
-        "offered: evaluation training runs without a gradient scaler).",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="Network i of each architecture is seeded with seed + i (the same networks for the "
-        "set and its baseline); also seeds the baseline's selection.",
-    )
-    parser.add_argument(
-        "--output", type=str | None, default=None, help="Write the results JSON to this file."
-    )
-    parser.add_argument(
-        "--baseline",
-        type=Literal[BASELINES] | None,
-        default=None,
-        help="Also evaluate this coreset at the same ipc, with the same models and protocol.",
-    )
-    parser.add_argument(
-        "--extractor",
-        type=str | None,
-        default=None,
-        help="Feature extractor file for herding/kcenter/forgetting (trained and saved there "
-        "first if missing, so later runs reuse it); "
-        "default: train one on the full training set.",
-    )
-    parser.add_argument(
-        "--extractor_epochs", type=int, default=10, help="Epochs of a freshly trained extractor."
-    )
-    parser.add_argument(
-        "--compile",
-        type=bool | None,
-        default=None,
-        help="Train and test through torch.compile'd forwards (same numbers; faster on CPU "
-        "after a one-off compilation; needs a C++ compiler there); default: --autotune decides.",
-    )
-    parser.add_argument(
-        "--channels_last",
-        type=bool | None,
-        default=None,
-        help="Train and test on channels-last (NHWC) tensors; default: --autotune decides.",
-    )
-    parser.add_argument(
-        "--ensemble",
-        type=bool | None,
-        default=None,
-        help="Train an architecture's networks together in one vmap-ed pass (not batch-norm "
-        "networks or class paths); default: --autotune decides.",
-    )
-    parser.add_argument(
-        "--autotune",
-        type=bool,
-        default=True,
-        help="Decide the options left unset by timing a few training steps of throwaway "
-        "networks on the set (cached per machine and shape in $DCL_CACHE_DIR/autotune.json; "
-        "the choice is printed and recorded); false: plain, the ensemble on CUDA only.",
-    )
-    return parser
+__all__ = ["OPTIONS", "build_parser", "evaluate_on_ranks", "main"]
 
 
 def _settings(cfg: Namespace, syn: SyntheticSet, **resolved: Any) -> dict[str, Any]:
@@ -216,6 +75,8 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
     try:
         if cfg.num_models < 1 or (cfg.epochs is not None and cfg.epochs < 1):
             raise ValueError("--num_models and --epochs must be at least 1.")
+        if cfg.lr != "auto" and not cfg.lr > 0:
+            raise ValueError(f"--lr must be auto or a positive number, got {cfg.lr}.")
         if cfg.devices < 1 or cfg.num_nodes < 1:
             raise ValueError("--devices and --num_nodes must be at least 1.")
         device = resolve_device(cfg.device)
@@ -259,9 +120,11 @@ def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
     tuned = {name: cfg[name] for name in ("compile", "channels_last", "ensemble", "autotune")}
     say = print if fabric.is_global_zero else (lambda *a, **k: None)
     how = "; ".join(f"{m}: augment {r.augment}, E={r.epochs}" for m, r in plan.items())
+    rate = lr_settings(cfg.lr, syn)  # the rate and its source: learned, published or given
     say(
         f"Evaluating {syn.method} {syn.info.name}, {syn.ipc} image(s) per class, step {syn.step}: "
-        f"{cfg.num_models} model(s) each ({how}), on {fabric.world_size} x {device}."
+        f"{cfg.num_models} model(s) each ({how}; lr {rate['lr']:g}, {rate['lr_source']}), on "
+        f"{fabric.world_size} x {device}."
     )
     with fabric.autocast():  # the probe times what runs: under the same precision
         paths = choose_paths(
@@ -272,7 +135,7 @@ def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
             broadcast=fabric.broadcast,
             progress=fabric.is_global_zero,
         )  # rank 0 decides, every rank trains that way; the baseline has the set's shapes
-        protocol.update(seed=cfg.seed, progress=fabric.is_global_zero, paths=paths)
+        protocol.update(seed=cfg.seed, progress=fabric.is_global_zero, paths=paths, lr=cfg.lr)
         shares = run_protocol(syn, test, models, **protocol)
         results = gather_results(shares, fabric.all_gather, device)
         base_results = None
@@ -290,6 +153,9 @@ def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
         device_name=device_name(device),
         world_size=fabric.world_size,
         paths={m: dataclasses.asdict(path) for m, path in paths.items()},
+        protocol=PROTOCOL,
+        **rate,
+        **(lr_settings(cfg.lr, base, "baseline_") if base is not None else {}),
     )
     document = evaluation_document(results, base_results, cfg.baseline, settings)
     if cfg.output and fabric.is_global_zero:

@@ -17,7 +17,9 @@ from dcl.augmentation import DSA, dc_augment, default_dsa_strategy
 from dcl.calls import Forward, forwards, logits
 from dcl.data.images import ClassImages
 from dcl.data.registry import DatasetInfo
+from dcl.data.splits import check_whitening
 from dcl.data.synthetic import SyntheticSet
+from dcl.evaluation.learning_rate import LrOption, resolve_lr
 from dcl.evaluation.recipe import (
     AUGMENTS,
     drop_learning_rate,
@@ -25,6 +27,7 @@ from dcl.evaluation.recipe import (
     recipes,
     resolve_augment,
 )
+from dcl.evaluation.summary import summarize
 from dcl.networks import build_network, is_class_path
 from dcl.seeding import AUGMENT, NETWORK, generator, step_seed
 from dcl.training import train_epochs
@@ -49,7 +52,7 @@ class EvaluationModule(L.LightningModule):
         network: Network name from ``dcl.networks``.
         info: Dataset facts (shape, classes, normalisation).
         epochs: The release's E: trains epochs 0..E.
-        lr: SGD learning rate (0.01 published).
+        lr: SGD learning rate (0.01 published; ``run_protocol`` passes a set's learned one).
         momentum: SGD momentum (0.9 published).
         weight_decay: SGD weight decay (5e-4 published).
         batch_size: Training batch size (256 published).
@@ -178,7 +181,7 @@ class EvaluationModule(L.LightningModule):
         """Top-1 accuracy on every image of ``test``, without a Trainer.
 
         Args:
-            test: Real test images (uint8, normalised batch by batch).
+            test: Real test images (uint8, normalised, or whitened if ZCA-whitened, by batch).
             batch_size: Images per forward.
             forward: ``(net, x) -> logits``, e.g. a compiled call.
 
@@ -188,7 +191,8 @@ class EvaluationModule(L.LightningModule):
         self.net.eval()
         self.local_accuracy.reset()
         for start in range(0, len(test), batch_size):
-            x = self._normalized(test.images[start : start + batch_size].to(self.device))
+            x = test.images[start : start + batch_size].to(self.device)
+            x = test.normalize(x) if hasattr(test, "zca") else self._normalized(x)
             y = test.labels[start : start + batch_size].to(self.device)
             self.local_accuracy.update(forward(self.net, x).argmax(1), y)
         return float(self.local_accuracy.compute())
@@ -212,6 +216,7 @@ def run_protocol(
     autotune: bool = True,
     broadcast: Callable[[Any], Any] | None = None,
     paths: Mapping[str, EvaluationPath] | None = None,
+    lr: LrOption = None,
 ) -> dict[str, list[float]]:
     """Train ``num_models`` fresh networks per architecture on ``syn``; test accuracies in %.
 
@@ -228,7 +233,8 @@ def run_protocol(
     inside a running Trainer (callbacks). ``shard=(rank, world_size)`` trains only models ``i``
     with ``i % world_size == rank`` (the others' accuracies are NaN): ranks share the work and
     ``gather_results`` joins the shares into what one process computes, since each model
-    depends on its own seed only; rank 0 chooses the paths and ``broadcast`` shares them.
+    depends on its own seed only; rank 0 chooses the paths and ``broadcast`` shares them. A
+    ZCA-whitened set (``syn.zca``) needs ``test`` whitened with the same fit.
 
     Args:
         syn: The set to train on (a condensed set or a baseline selection).
@@ -248,6 +254,7 @@ def run_protocol(
         autotune: Decide the ``None`` options by a probe; else the defaults.
         broadcast: Rank 0's decision to every rank (a Fabric's or strategy's ``broadcast``).
         paths: Paths already chosen (``choose_paths``), instead of the options and probe.
+        lr: SGD learning rate; ``None``/``auto``: the set's learned one, else 0.01 published.
 
     Returns:
         Test accuracies in % per architecture, one per model (NaN for other ranks' models).
@@ -255,6 +262,8 @@ def run_protocol(
     from dcl.evaluation.autotune import choose_paths  # these import this module
     from dcl.evaluation.ensemble import can_ensemble, train_ensemble
 
+    check_whitening(syn, test)
+    rate = resolve_lr(lr, syn)[0]
     if paths is None:
         tuned = dict(compile=compile, channels_last=channels_last, ensemble=ensemble)
         paths = choose_paths(
@@ -269,7 +278,7 @@ def run_protocol(
     bar = tqdm(total=len(models) * len(mine), desc="evaluating", disable=not progress)
     for name in models:
         r = plan[name]
-        settings = {"augment": r.augment, "dsa_strategy": r.dsa_strategy}
+        settings = {"augment": r.augment, "dsa_strategy": r.dsa_strategy, "lr": rate}
         modules = [
             EvaluationModule(name, syn.info, r.epochs, seed=seed + i, **settings).to(device)
             for i in mine
@@ -290,16 +299,3 @@ def run_protocol(
             bar.set_postfix(model=name, acc=f"{results[name][i]:.1f}")
     bar.close()
     return results
-
-
-def summarize(accuracies: list[float]) -> dict[str, float | list[float]]:
-    """Mean and spread of repeated accuracies, as the papers' tables give them.
-
-    Args:
-        accuracies: One test accuracy per trained network.
-
-    Returns:
-        ``{"accuracies", "mean", "std"}`` with the population standard deviation.
-    """
-    t = torch.tensor(accuracies, dtype=torch.float64)
-    return {"accuracies": accuracies, "mean": float(t.mean()), "std": float(t.std(correction=0))}

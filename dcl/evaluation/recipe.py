@@ -25,6 +25,11 @@ PROTOCOL = "release-evaluate_synset"
 # Epochs of the release: 1000 whenever the network trains with augmentation, else 300.
 EPOCHS_AUGMENTED, EPOCHS_PLAIN = 1000, 300
 LR_DROP = 0.1
+# Methods whose sets the releases train with DSA: DSA and DM (Zhao and Bilen's releases), MTT
+# (its evaluate_synset: DSA, epoch_eval_train 1000) and DataDAM (main_DataDAM.py: DSA, 1800).
+DSA_METHODS: tuple[str, ...] = ("dsa", "dm", "mtt", "datadam")
+# Their epochs where not EPOCHS_AUGMENTED.
+METHOD_EPOCHS: dict[str, int] = {"datadam": 1800}
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,10 @@ def resolve_augment(
 ) -> str:
     """Training augmentation of ``network`` on a set made by ``method`` from ``dataset``.
 
-    ``auto``: DSA for DSA and DM sets; for DC sets ``crop_noise`` on batch-norm networks (any
-    dataset; the release names ConvNetBN, the only batch-norm network of its pools; a class path
-    is built once to look for batch norm), DC's augmentation on MNIST, otherwise none. Coreset
+    ``auto``: DSA for sets of ``DSA_METHODS`` (DSA, DM, MTT, DataDAM); for DC sets
+    ``crop_noise`` on batch-norm networks (any dataset; the release names ConvNetBN, the only
+    batch-norm network of its pools; a class path is built once to look for batch norm), DC's
+    augmentation on MNIST, otherwise none. Coreset
     baselines resolve to ``none``: to train a baseline like the condensed set it is compared with,
     pass that set's method.
     """
@@ -58,7 +64,7 @@ def resolve_augment(
         raise ValueError(f"Unknown augment '{augment}'; choose one of {', '.join(AUGMENTS)}.")
     if augment != "auto":
         return augment
-    if method in ("dsa", "dm"):
+    if method in DSA_METHODS:
         return "dsa"
     if method != "dc":
         return "none"
@@ -110,11 +116,11 @@ def resolve_recipe(
     """The release's recipe, with ``augment`` and ``epochs`` overridable (``None``: published)."""
     mode = resolve_augment(method, dataset, augment, network)
     strategy = (dsa_strategy or default_dsa_strategy(dataset)) if mode == "dsa" else None
-    if strategy == "none":  # a DSA/DM set made without augmentation (an ablation)
+    if strategy == "none":  # a DSA-method set made without augmentation (an ablation)
         mode, strategy = "none", None
-    if epochs is None:  # the release trains DSA and DM sets 1000 epochs whatever the strategy
-        plain = mode == "none" and method not in ("dsa", "dm")
-        epochs = EPOCHS_PLAIN if plain else EPOCHS_AUGMENTED
+    if epochs is None:  # the releases train DSA-method sets 1000 epochs whatever the strategy
+        plain = mode == "none" and method not in DSA_METHODS
+        epochs = EPOCHS_PLAIN if plain else METHOD_EPOCHS.get(method, EPOCHS_AUGMENTED)
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0 (training runs epochs 0..E), got {epochs}.")
     return Recipe(mode, epochs, strategy)

@@ -15,6 +15,7 @@ from dcl.baselines.specs import SPEC_EXAMPLE, SPEC_FORMAT, is_spec, parse_spec
 from dcl.data import ClassImages, DatasetInfo, SyntheticSet, load_real
 from dcl.data.folders import DatasetNotFoundError
 from dcl.data.registry import STATIC_INFO, ImageFolderError
+from dcl.data.splits import adopt_whitening, whiten_splits
 
 
 def resolve_device(name: str) -> torch.device:
@@ -92,7 +93,11 @@ def _load_real(
 def load_sources(
     cfg: Namespace, device: torch.device
 ) -> tuple[SyntheticSet, ClassImages, ClassImages]:
-    """The set to evaluate and the real train/test splits of its dataset."""
+    """The set to evaluate and the real train/test splits of its dataset.
+
+    A ZCA-whitened set gets both splits whitened with its fit: the cached one, or refitted on
+    the training split, whose checksum must be the one the set records (else ``ValueError``).
+    """
     spec, syn, dataset = locate(cfg.synthetic)
     if dataset not in STATIC_INFO:
         raise ValueError(
@@ -107,6 +112,10 @@ def load_sources(
             f"{err} (evaluate.py never downloads: point --data_root at the folder holding "
             f"{dataset}, or fetch it once with train_synthetic.py --data.download true.)"
         ) from err
+    if syn is not None and syn.zca is not None:
+        eps, checksum = float(syn.zca["eps"]), int(syn.zca["checksum"])
+        train, test, fit = whiten_splits(train, test, eps, cfg.cache_dir, device, expect=checksum)
+        syn.whitening = fit.to("cpu")
     if spec is not None:
         method, _, ipc, seed = spec
         syn = build_baseline(method, train, ipc, cfg.seed if seed is None else seed, cfg, device)
@@ -126,7 +135,7 @@ def build_baseline(
         )
     if cfg.extractor is not None and method != "random" and not Path(cfg.extractor).is_file():
         _train_extractor(train, Path(cfg.extractor), cfg.extractor_epochs, seed, device)
-    return select_baseline(
+    chosen = select_baseline(
         method,
         train,
         ipc,
@@ -135,6 +144,7 @@ def build_baseline(
         extractor_epochs=cfg.extractor_epochs,
         device=device,
     )
+    return adopt_whitening(chosen, train)  # chosen from whitened images: a whitened set
 
 
 def _train_extractor(

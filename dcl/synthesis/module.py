@@ -35,8 +35,9 @@ class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
     Args:
         data_info: Dataset facts (linked from the data module by the CLI).
         method: ``dm`` (distribution matching), ``dc`` (gradient matching), ``dsa`` (gradient
-            matching with differentiable siamese augmentation), or the dotted class path of a
-            ``dcl.synthesis.methods.MatchingMethod`` subclass of your own.
+            matching with differentiable siamese augmentation), ``mtt`` (trajectory matching;
+            needs an expert buffer: ``train_experts.py``), ``datadam`` (attention matching), or
+            the dotted class path of a ``dcl.synthesis.methods.MatchingMethod`` of your own.
         method_args: Constructor options of the method beyond the module's own (a method of your
             own, e.g. ``{"weight": 2.0}``); recorded in the hyperparameters, so checkpoints reload.
         ipc: Images per class.
@@ -163,6 +164,7 @@ class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
         if not self.matching.float16:
             check_precision(self.trainer, self.method)
         self._adopt_class_names()
+        self.matching.on_setup(self.trainer.datamodule, self.hparams.backbone, self.sharded)
         train = self.trainer.datamodule.train
         train.check_per_class(self.hparams.batch_real, "real images per class (--model.batch_real)")
         if self._initialised:  # a further fit continues from the current images

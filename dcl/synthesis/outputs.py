@@ -7,14 +7,28 @@ from pathlib import Path
 import torch
 
 from dcl.data.synthetic import SyntheticSet, image_grid
+from dcl.data.zca import ZCA
 
 
 class SyntheticOutputs:
     """Mixin of ``SynthesisModule``: the current images as a ``SyntheticSet``, saved and logged.
 
     Expects ``images``, ``labels``, ``info``, ``ipc``, ``method``, ``seed``, ``step``,
-    ``hparams``, ``dsa`` and ``_output_dir`` on the LightningModule it is mixed into.
+    ``hparams``, ``dsa``, ``matching`` and ``_output_dir`` on the LightningModule it is mixed
+    into. A set records the data module's ZCA fit (``whitening``, when it whitens) and the
+    matching method's learned evaluation learning rate (its ``learned_lr()``, when it has one).
     """
+
+    def whitening(self) -> ZCA | None:
+        """The ZCA fit of the trainer's data module, if it whitens (``None`` otherwise)."""
+        trainer = self._trainer  # None outside a Trainer: ``self.trainer`` would raise
+        return getattr(getattr(trainer, "datamodule", None), "whitening", None)
+
+    def learned_lr(self) -> float | None:
+        """The matching method's current learned evaluation learning rate, if it learns one."""
+        learned = getattr(getattr(self, "matching", None), "learned_lr", None)
+        lr = learned() if callable(learned) else None
+        return None if lr is None else float(lr)
 
     def synthetic_set(self) -> SyntheticSet:
         """The current images as a ``SyntheticSet`` with full metadata."""
@@ -35,6 +49,8 @@ class SyntheticOutputs:
             step=self.step,
             backbone=self.hparams.backbone,
             config=config,
+            lr=self.learned_lr(),
+            whitening=None if (fit := self.whitening()) is None else fit.to("cpu"),
         )
 
     def log_images(self) -> None:
@@ -46,7 +62,7 @@ class SyntheticOutputs:
             and hasattr(logger.experiment, "add_image")
         ):
             # Capped: reads a few images only, never the whole set.
-            grid = image_grid(self.images, self.info, self.ipc)
+            grid = image_grid(self.images, self.info, self.ipc, zca=self.whitening())
             logger.experiment.add_image("synthetic", grid, self.global_step)
 
     @property

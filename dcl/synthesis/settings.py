@@ -5,7 +5,7 @@ from __future__ import annotations
 from dcl.networks import network_problem
 from dcl.objectives import METRICS
 
-METHODS: tuple[str, ...] = ("dm", "dc", "dsa")
+METHODS: tuple[str, ...] = ("dm", "dc", "dsa", "datadam", "mtt")
 # Image learning rates of the papers (DM: 10 for 100+ ipc on CIFAR-10; set lr_img for that).
 DEFAULT_LR_IMG = {"dm": 1.0, "dc": 0.1, "dsa": 0.1}
 # DC's numbers came from the original code (noise init, inner SGD momentum 0.5); DSA's from the

@@ -46,3 +46,73 @@ def test_two_synthesis_seeds_give_two_sets_and_pooled_accuracies(tmp_path, digit
         "dsa_strategy": "color_crop_cutout_scale_rotate",
     }
     assert (tmp_path / "results" / "dm_digits_ipc1.json").exists()
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _tiny(tmp_path, digits_cache) -> list[str]:
+    """Options shrinking a published CIFAR-10 config to the digits: 2 steps, 1 model x 1 epoch."""
+    argv = ["--steps", "2", "--batch-real", "8", "--num-models", "1", "--epochs", "1"]
+    argv += ["--cache-dir", str(digits_cache), "--device", "cpu"]
+    argv += ["--results-dir", str(tmp_path / "results"), "--run-dir", str(tmp_path / "runs")]
+    return argv + ["--override", "data.dataset=digits"]  # last: more KEY=VALUE may follow
+
+
+@pytest.mark.slow
+def test_mtt_trains_its_experts_and_evaluates_with_the_learned_lr(tmp_path, digits_cache):
+    # The ZCA CIFAR-10 setting on the digits: 1 expert x 2 epochs (so max_start_epoch 1), a
+    # depth-1 ConvNet (the 8x8 digits), the experts on the very data module synthesis reads.
+    # A budget of 0 s trains the first of 2 experts only, and its overrun leaves synthesis less.
+    config = ["--config", str(CONFIGS / "mtt" / "cifar10_ipc1.yaml")]
+    argv = ["mtt", "digits", "1", *config, *_tiny(tmp_path, digits_cache)]
+    argv += ["model.backbone=ConvNetD1", "--expert-epochs", "2"]
+    argv += ["--method-args", '{"max_start_epoch": 1}']
+    budgets = ["--experts", "2", "--max-expert-seconds", "0", "--max-synthesis-seconds", "1000"]
+    doc = reproduce.main([*argv, *budgets])
+    experts = doc["experts"]
+    assert experts["trained_here"] and experts["seconds"] > 0
+    assert experts["requested_experts"] == 2 and experts["stopped_at_time_budget"]
+    assert experts["synthesis_budget_s"] == pytest.approx(1000 - experts["seconds"])
+    assert (experts["num_experts"], experts["epochs"]) == (1, 2)
+    assert (experts["published_num_experts"], experts["published_epochs"]) == (100, 50)
+    assert (experts["dataset"], experts["zca"], experts["network"]) == ("digits", True, "ConvNetD1")
+    assert Path(experts["buffer"]).parent == tmp_path / "runs" / "mtt_digits_ipc1"
+    assert doc["zca"] and doc["override"]["model"]["method_args"]["buffer"] == experts["buffer"]
+    assert doc["override"]["model"]["method_args"]["max_start_epoch"] == 1
+    # Evaluated with the set's learned syn_lr; the random baseline with the published 0.01.
+    assert doc["lr_source"] == "learned" and doc["lr"] > 0
+    assert doc["sets"][0]["lr"] == doc["lr"]
+    assert (doc["baseline_lr"], doc["sets"][0]["baseline_lr_source"]) == (0.01, "published")
+    assert {"steps 2/5000", "experts 1/100", "expert epochs 2/50"} <= set(doc["reduced"])
+    assert "method_args max_start_epoch=1" in doc["reduced"]
+    assert not doc["full_published_setting"]
+    assert doc["published"]["setting"] == "mtt cifar10 1 ipc (configs/mtt/cifar10_ipc1.yaml)"
+    assert doc["published_as"] == "digits" and doc["published"]["mean"] is None
+    # A second run reads that buffer (--buffer) instead of training one.
+    again = reproduce.main([*argv, "--buffer", experts["buffer"], "--baseline", "none"])
+    assert not again["experts"]["trained_here"] and again["experts"]["seconds"] is None
+    assert again["num_experts"] == 1 and again["lr_source"] == "learned"
+
+
+@pytest.mark.slow
+def test_datadam_evaluates_its_own_backbone_for_1800_epochs(tmp_path, digits_cache):
+    config = ["--config", str(CONFIGS / "datadam" / "cifar10_ipc1.yaml")]
+    doc = reproduce.main(["datadam", "digits", "1", *config, *_tiny(tmp_path, digits_cache)])
+    assert doc["models"] == ["ConvNetBN"] and doc["augment"] == "dsa"  # models: SS, as published
+    assert doc["published_epochs"] == 1800 and "epochs 1/1800" in doc["reduced"]
+    assert doc["lr_source"] == "published" and "experts" not in doc
+    assert (tmp_path / "results" / "datadam_digits_ipc1.json").exists()
+
+
+def test_published_mtt_and_datadam_numbers_are_their_papers():
+    from benchmarks import summary
+
+    assert [summary.published("cifar10", "mtt", i)[0] for i in (1, 10, 50)] == [46.3, 65.3, 71.6]
+    assert [summary.published("cifar10", "datadam", i)[0] for i in (1, 10, 50)] == [
+        32.0,
+        54.2,
+        67.0,
+    ]
+    assert "CVPR 2022" in summary.published_source("mtt")
+    assert "ICCV 2023" in summary.published_source("datadam")

@@ -51,7 +51,10 @@ def test_throughput_writes_timings_memory_and_ratio(tmp_path: Path) -> None:
         )
         assert len(row["round_ratios"]) == 2
         assert row["ratio"] == pytest.approx(min(row["round_ratios"]))  # the low median of two
-        assert row["loss_rel_diff"] < 1e-4  # same draws, same first loss
+        # Same draws, same first loss; the default row's probe may pick bfloat16 on a machine
+        # with bfloat16 units (timing decides), which rounds to about 1e-2.
+        bf16 = row["variant"] == "default" and row["ours"]["path"]["choice"].get("bf16")
+        assert row["loss_rel_diff"] < (5e-2 if bf16 else 1e-4)
         assert row["eval"]["models"] == 1 and row["eval"]["epochs"] == 2
         assert row["eval"]["seconds"] > 0
     # The default row plans a run of 150 steps: autotune probes (too short to try compiling).

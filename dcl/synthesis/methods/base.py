@@ -119,6 +119,18 @@ class MatchingMethod(nn.Module):
         """
         raise NotImplementedError(f"{type(self).__name__} must implement loss(ctx).")
 
+    def on_setup(self, data: Any, backbone: str, sharded: bool) -> None:
+        """Runs in ``SynthesisModule.setup``, before any step: check what the method needs.
+
+        Args:
+            data: The run's data module (``info``, its options such as ``zca``).
+            backbone: The run's network name or class path.
+            sharded: Whether ``multi_gpu`` is ``shard_classes`` on several ranks.
+
+        Raises:
+            ValueError: The run cannot work (say what to change); MTT checks its buffer here.
+        """
+
     def after_update(self, ctx: StepContext) -> None:
         """Runs after the optimiser stepped the images (DC: its inner-loop network training).
 

@@ -7,11 +7,19 @@ import inspect
 from typing import Any
 
 from dcl.synthesis.methods.base import MatchingMethod
+from dcl.synthesis.methods.datadam import DataDAM
 from dcl.synthesis.methods.dc import DC
 from dcl.synthesis.methods.dm import DM
 from dcl.synthesis.methods.dsa import DSA
+from dcl.synthesis.methods.mtt import MTT
 
-BUILTIN: dict[str, type[MatchingMethod]] = {"dm": DM, "dc": DC, "dsa": DSA}
+BUILTIN: dict[str, type[MatchingMethod]] = {
+    "dm": DM,
+    "dc": DC,
+    "dsa": DSA,
+    "datadam": DataDAM,
+    "mtt": MTT,
+}
 # SynthesisModule's own options (--model.*) that a method's constructor receives if it names them.
 METHOD_OPTIONS: tuple[str, ...] = (
     "ipc",

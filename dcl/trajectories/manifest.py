@@ -1,0 +1,97 @@
+"""The manifest of an expert buffer: what its experts learnt from, and how (``manifest.json``).
+
+Fields: ``format`` (``dcl-expert-buffer``) and ``version`` (1); the data: ``dataset``,
+``image_shape`` ``[C, H, W]``, ``num_classes``, ``mean``, ``std``, ``zca`` and ``zca_eps``
+(``None`` without ZCA); the experts: ``network``, ``epochs``, ``training`` (lr, momentum,
+weight_decay, batch_size, augment, dsa_strategy, decay, seed), ``parameters`` (``[{"name",
+"shape"}]`` in ``named_parameters()`` order: the layout of a flat parameter vector) and
+``num_parameters``; provenance: ``dcl_version`` and ``torch_version``. Two runs may share a
+buffer when everything but the provenance is equal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from dcl.data.registry import DatasetInfo
+
+FORMAT, VERSION = "dcl-expert-buffer", 1
+MANIFEST = "manifest.json"
+# Manifest entries that may differ between runs appending to one buffer (provenance only).
+PROVENANCE = ("dcl_version", "torch_version")
+
+
+def parameter_table(net: nn.Module) -> list[dict[str, Any]]:
+    """``[{"name", "shape"}, ...]`` of ``net``'s parameters in ``named_parameters()`` order."""
+    return [{"name": n, "shape": list(p.shape)} for n, p in net.named_parameters()]
+
+
+def describe(
+    info: DatasetInfo,
+    network: str,
+    net: nn.Module,
+    epochs: int,
+    training: Mapping[str, Any],
+    zca: bool = False,
+    zca_eps: float | None = None,
+) -> dict[str, Any]:
+    """The manifest of a buffer of ``network`` experts trained on ``info``'s dataset.
+
+    Args:
+        info: The real dataset's facts (name, shape, classes, normalisation).
+        network: The network's name (``dcl.networks``) or class path.
+        net: One such network (its parameter names and shapes are recorded).
+        epochs: Epochs per expert (trajectories have ``epochs + 1`` rows).
+        training: The training hyperparameters (lr, momentum, ..., seed).
+        zca: Whether the images were ZCA-whitened.
+        zca_eps: The whitening's regularisation, when ``zca``.
+
+    Returns:
+        The JSON-ready manifest.
+    """
+    import dcl
+
+    table = parameter_table(net)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "dataset": info.name,
+        "image_shape": [info.channels, info.image_size, info.image_size],
+        "num_classes": info.num_classes,
+        "mean": list(info.mean),
+        "std": list(info.std),
+        "zca": bool(zca),
+        "zca_eps": None if zca_eps is None else float(zca_eps),
+        "network": network,
+        "epochs": int(epochs),
+        "training": dict(training),
+        "parameters": table,
+        "num_parameters": sum(math.prod(p["shape"]) for p in table),
+        "dcl_version": dcl.__version__,
+        "torch_version": torch.__version__,
+    }
+
+
+def manifest_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``"key: old -> new"`` for every setting (not provenance) in which two manifests differ."""
+    keys = [k for k in {**old, **new} if k not in PROVENANCE]
+    lines = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            changed = [k for k in {**a, **b} if a.get(k) != b.get(k)]
+            lines += [f"{key}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in changed]
+        elif a != b:
+            shown = "(parameter names/shapes)" if key == "parameters" else f"{a!r} -> {b!r}"
+            lines.append(f"{key}: {shown}")
+    return lines
+
+
+def default_buffer_path(dataset: str, zca: bool, network: str) -> str:
+    """Where ``train_experts.py`` puts a buffer and MTT looks for it when none is named."""
+    return f"buffers/{dataset}{'-zca' if zca else ''}/{network}"

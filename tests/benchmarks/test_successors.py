@@ -1,0 +1,37 @@
+"""Smoke test of benchmarks/successors.py: DM, DataDAM and MTT at one tiny budget on digits."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's benchmarks/
+
+from benchmarks import successors  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_every_method_runs_at_the_same_budget_and_mtt_twice(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCL_CACHE_DIR", str(tmp_path / "cache"))
+    argv = ["--ipc", "1", "--steps", "2", "--experts", "1", "--expert-epochs", "2"]
+    argv += ["--max-start-epoch", "1", "--syn-steps", "2", "--num-models", "1", "--epochs", "1"]
+    argv += ["--threads", "1", "--tag", "t", "--run-dir", str(tmp_path / "runs")]
+    argv += ["--results-dir", str(tmp_path / "results")]
+    doc = successors.main(argv)
+    assert json.loads((tmp_path / "results/successors/digits_t.json").read_text()) == doc
+    assert [r["method"] for r in doc["runs"]] == ["dm", "datadam", "mtt"]
+    assert {r["steps"] for r in doc["runs"]} == {2}  # one budget for every method
+    mtt = doc["runs"][2]
+    assert mtt["learned_lr"] != 0.01  # syn_lr moved, and the set carried it to evaluation
+    assert len(mtt["accuracy"]["accuracies"]) == len(mtt["accuracy_lr_0.01"]["accuracies"]) == 1
+    assert "random_real" in doc["runs"][0] and doc["experts"]["found"] == 0
