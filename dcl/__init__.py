@@ -1,9 +1,9 @@
-"""dcl: dataset condensation (DC, DSA, DM) and coreset baselines on PyTorch Lightning.
+"""dcl: dataset condensation (DC, DSA, DM, MTT, DataDAM) and coreset baselines on Lightning.
 
 The names a user needs are importable from here (loaded on first use, so ``import dcl`` stays
 cheap): the data module, the synthesis and evaluation modules, the set they exchange, the
 interface of matching methods, the evaluation entry point, the network factory and its embedding
-call, and the coreset baselines.
+call, the coreset baselines, and MTT's expert trajectories and ZCA whitening.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ _EXPORTS = {
     "embed": "dcl.networks",
     "select_baseline": "dcl.baselines",
     "BASELINES": "dcl.baselines",
+    "ExpertBuffer": "dcl.trajectories",
+    "ExpertSettings": "dcl.trajectories",
+    "train_experts": "dcl.trajectories",
+    "fit_zca": "dcl.data.zca",
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -101,7 +101,11 @@ class ExpertBuffer:
         return buffer
 
     def check_appendable(self, manifest: Mapping[str, Any]) -> None:
-        """Raise ``ValueError`` unless experts trained with ``manifest`` may join this buffer."""
+        """Raise ``ValueError`` unless experts trained with ``manifest`` may join this buffer.
+
+        Args:
+            manifest: The manifest of the experts about to be added (``buffer_manifest``).
+        """
         if differ := manifest_differences(self.manifest, manifest):
             raise ValueError(
                 f"The expert buffer at '{self.path}' was made with other settings; adding "
@@ -137,7 +141,11 @@ class ExpertBuffer:
         return len(self.experts)
 
     def has(self, expert: int) -> bool:
-        """Whether expert ``expert``'s shard is complete."""
+        """Whether expert ``expert``'s shard is complete.
+
+        Args:
+            expert: The expert's index.
+        """
         return (self.path / shard_name(expert)).is_file()
 
     def load(
@@ -183,11 +191,24 @@ class ExpertBuffer:
         return trajectory
 
     def seed(self, expert: int) -> int:
-        """The seed expert ``expert`` was trained from (stored in its shard)."""
+        """The seed expert ``expert`` was trained from (stored in its shard).
+
+        Args:
+            expert: The expert's index.
+        """
         return int(torch.load(self.path / shard_name(expert), weights_only=True)["seed"])
 
     def save(self, expert: int, trajectory: Tensor, seed: int) -> Path:
-        """Write expert ``expert``'s finished trajectory atomically; drop its partial file."""
+        """Write expert ``expert``'s finished trajectory atomically; drop its partial file.
+
+        Args:
+            expert: The expert's index.
+            trajectory: ``(epochs + 1, P)`` its flat parameters, row 0 the initialisation.
+            seed: The seed it was trained from.
+
+        Returns:
+            The shard's path.
+        """
         shape = (self.epochs + 1, self.num_parameters)
         if tuple(trajectory.shape) != shape:
             raise ValueError(f"trajectory is {tuple(trajectory.shape)}, expected {shape}.")
@@ -203,7 +224,12 @@ class ExpertBuffer:
         return file
 
     def save_partial(self, expert: int, state: Mapping[str, Any]) -> None:
-        """Write an unfinished expert's state (``ExpertTraining.partial_state``) atomically."""
+        """Write an unfinished expert's state (``ExpertTraining.partial_state``) atomically.
+
+        Args:
+            expert: The expert's index.
+            state: What ``ExpertTraining.partial_state`` returned.
+        """
         save_atomic({"format": PARTIAL_FORMAT, **state}, self.path / partial_name(expert))
 
     def load_partial(self, expert: int, seed: int) -> dict[str, Any] | None:
@@ -211,6 +237,10 @@ class ExpertBuffer:
 
         A partial file that cannot be read, or was left by another seed, is ignored (the expert
         then starts again from its initialisation, which gives the same trajectory).
+
+        Args:
+            expert: The expert's index.
+            seed: The seed it trains from.
         """
         file = self.path / partial_name(expert)
         if not file.is_file():
@@ -229,7 +259,11 @@ class ExpertBuffer:
         return state
 
     def unflatten(self, vector: Tensor) -> dict[str, Tensor]:
-        """Split one flat parameter vector ``(P,)`` into ``{name: tensor}`` views, in order."""
+        """Split one flat parameter vector ``(P,)`` into ``{name: tensor}`` views, in order.
+
+        Args:
+            vector: One row of ``load(i)``.
+        """
         if vector.ndim != 1 or vector.numel() != self.num_parameters:
             raise ValueError(
                 f"expected a flat vector of {self.num_parameters} parameters, got shape "

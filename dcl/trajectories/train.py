@@ -74,7 +74,12 @@ class ExpertSettings:
         return entry
 
     def module(self, datamodule: RealDataModule, expert: int) -> ExpertTraining:
-        """Expert ``expert``'s module (its network initialised from its own seed)."""
+        """Expert ``expert``'s module (its network initialised from its own seed).
+
+        Args:
+            datamodule: The real data (its dataset facts size the network).
+            expert: The expert's index.
+        """
         hp = asdict(self)
         return ExpertTraining(hp.pop("network"), datamodule.info, expert=expert, **hp)
 
