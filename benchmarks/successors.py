@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.func import functional_call
 
 from benchmarks.common import REPO, RESULTS, command_line, environment
 from dcl.baselines import select_baseline
 from dcl.cli import train_main
 from dcl.data import RealDataModule, SyntheticSet
 from dcl.evaluation import run_protocol, summarize
+from dcl.networks import build_network
 from dcl.trajectories import ExpertBuffer, train_experts
 from dcl.trajectories.train import ExpertSettings
 
@@ -95,6 +97,22 @@ def evaluate(syn: SyntheticSet, test: Any, args: argparse.Namespace, **kw: Any) 
     return {**summarize(acc), "evaluation_s": time.perf_counter() - start}
 
 
+def expert_accuracy(buffer: ExpertBuffer, data: RealDataModule, backbone: str) -> dict[str, Any]:
+    """Test accuracy (%) of every expert at every recorded epoch: how far the experts got."""
+    net = build_network(backbone, data.info.channels, data.info.num_classes, data.info.image_size)
+    x, y = data.test.normalize(data.test.images), data.test.labels
+    table = []
+    with torch.no_grad():
+        for expert in buffer.experts:
+            row = []
+            for weights in buffer.load(expert):  # (P,) per recorded epoch
+                predicted = functional_call(net, buffer.unflatten(weights), (x,)).argmax(1)
+                row.append(100 * (predicted == y).double().mean().item())
+            table.append(row)
+    mean = torch.tensor(table, dtype=torch.float64).mean(0)
+    return {"per_expert": table, "mean_by_epoch": mean.tolist()}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run every method at every ipc and write the results document."""
     args = build_parser().parse_args(argv)
@@ -114,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": vars(args),
         "experts": {"count": args.experts, "epochs": args.expert_epochs, "found": before,
                     "seconds": time.perf_counter() - start},
+        "expert_accuracy": expert_accuracy(ExpertBuffer(buffer), data, args.backbone),
         "runs": [],
     }  # fmt: skip
     for ipc in args.ipc:

@@ -154,7 +154,7 @@ def decide(module: SynthesisModule) -> dict[str, Any]:
     # a greedy search that took channels-last first would never try bfloat16 without it.
     if hparams.bf16 is None and _offers_bf16(module):
         auto["bf16"] = [False, True]
-    if hparams.channels_last is None:
+    if hparams.channels_last is None and method.network_calls:
         auto["channels_last"] = [False, True]
     path = [*offered, *MODULE_OPTIONS]
     fixed = {k: _value(module, k) for k in path if k not in auto and k != "compile"}
@@ -164,7 +164,8 @@ def decide(module: SynthesisModule) -> dict[str, Any]:
         return {"choice": {}, "timings_ms": {}, "how": "set by hand", "path": path}
     needs = {k: v for k, v in method.compile_needs.items() if k in auto}
     can_compile = (
-        "compile" not in fixed
+        method.network_calls
+        and "compile" not in fixed
         and tuning.compiler_available(device)
         and all(fixed.get(k, v) == v for k, v in method.compile_needs.items())
     )

@@ -332,3 +332,16 @@ def test_the_path_is_printed_with_the_progress_bar_on(tmp_path, digits_cache, mo
                         enable_progress_bar=True, default_root_dir=tmp_path)  # fmt: skip
     trainer.fit(model, data)
     assert "Synthesis path: class_chunk=0" in capsys.readouterr().out
+
+
+def test_methods_without_network_calls_are_not_probed_for_layout_or_compile(
+    tmp_path, digits_cache, monkeypatch
+):
+    # DataDAM takes its block features from hooks on a plain call: channels_last and compile
+    # cannot act there, so only its class chunk is timed, even with a compiler and a long run.
+    monkeypatch.setattr(tuning, "compiler_available", lambda device: True)
+    timer = fake(monkeypatch, {"class_chunk": 0}, run=False, seconds=1000.0)
+    model, _ = synthesize(tmp_path, digits_cache, 2, method="datadam")
+    assert timer.seen == [{"class_chunk": 1}, {"class_chunk": 0}]
+    assert model.matching.class_chunk == 0
+    assert not model.hparams.channels_last and not model.hparams.compile

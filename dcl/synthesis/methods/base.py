@@ -92,6 +92,9 @@ class MatchingMethod(nn.Module):
         bf16_measured: Whether sets made under bfloat16 autocast were measured as accurate as
             float32 ones (``results/precision``: DM and DSA); only then may autotune offer it,
             on hardware with bfloat16 units.
+        network_calls: Whether the method's networks run through ``ctx.embed``/``ctx.logits``,
+            where ``channels_last`` and ``compile`` act; ``False`` (MTT's functional student,
+            DataDAM's hooked forwards): autotune does not probe those two.
     """
 
     name: ClassVar[str] = ""
@@ -102,6 +105,7 @@ class MatchingMethod(nn.Module):
     float16: ClassVar[bool] = True
     compile_needs: ClassVar[dict[str, Any]] = {}
     bf16_measured: ClassVar[bool] = False
+    network_calls: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -118,6 +118,7 @@ class DataDAM(MatchingMethod):
 
     name = "datadam"
     bf16_measured = False  # not measured (results/precision covers DM and DSA)
+    network_calls = False  # block features come from hooks on a plain call: no compile, no NHWC
     init = "real"
     lr_img = 1.0
     dsa_strategy = "published"

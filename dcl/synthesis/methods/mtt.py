@@ -86,6 +86,7 @@ class MTT(MatchingMethod):
     lr_img = 1000.0
     dsa_strategy = DSA_STRATEGY_FULL
     float16 = False  # the unrolled student's gradients are not covered by the gradient scaler
+    network_calls = False  # the student runs through functional_call: no compile, no NHWC
 
     def __init__(
         self,
