@@ -279,6 +279,8 @@ class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
         # Every rank's loss: the sum of the shards' classes, or the mean of replicated ranks.
         reduce = "sum" if self.sharded else "mean"
         self.log("loss", loss.detach(), prog_bar=True, sync_dist=True, reduce_fx=reduce)
+        if (lr := self.learned_lr()) is not None:  # MTT's syn_lr: equal on every rank (DDP)
+            self.log("learned_lr", lr, prog_bar=True)
         every = self.hparams.image_log_every_n_steps
         if every and ctx.step % every == 0:
             self.log_images()

@@ -131,6 +131,8 @@ def test_mtt_fits_through_the_cli_and_learns_its_lr(tmp_path, digits_cache, smal
     assert images["momentum"] == lr["momentum"] == 0.5  # the release's two SGDs
     assert torch.isfinite(torch.tensor(float(cli.trainer.callback_metrics["loss"])))
     assert method.learned_lr() == float(method.syn_lr.detach()) != 0.01  # moved from lr_teacher
+    logged = float(cli.trainer.callback_metrics["learned_lr"])  # its curve in TensorBoard
+    assert logged == pytest.approx(method.learned_lr())
     saved = SyntheticSet.load(Path(cli.trainer.log_dir) / "synthetic.pt")
     assert saved.method == "mtt" and torch.equal(saved.images, model.images.detach())
     assert saved.lr == pytest.approx(method.learned_lr())  # evaluation trains with it
