@@ -33,7 +33,7 @@ from dcl.trajectories.manifest import (
     MANIFEST,
     VERSION,
     manifest_differences,
-    parameter_table,
+    run_differences,
 )
 
 SHARD_FORMAT = "dcl-expert-trajectory-v1"
@@ -286,24 +286,9 @@ class ExpertBuffer:
             zca: Whether this run whitens its images (``None``: not checked).
         """
         m = self.manifest
-        differ = []
-        if m["dataset"] != info.name:
-            differ.append(f"dataset {m['dataset']!r} vs {info.name!r}")
-        shape = [info.channels, info.image_size, info.image_size]
-        if m["image_shape"] != shape or m["num_classes"] != info.num_classes:
-            differ.append(
-                f"images {m['image_shape']} with {m['num_classes']} classes vs {shape} with "
-                f"{info.num_classes}"
-            )
-        if isinstance(network, str):
-            if m["network"] != network:
-                differ.append(f"network {m['network']!r} vs {network!r}")
-        elif parameter_table(network) != m["parameters"]:
-            differ.append(f"network parameters (buffer: {m['network']}) vs the given network's")
-        if zca is not None and bool(zca) != m["zca"]:
-            differ.append(f"ZCA {'on' if m['zca'] else 'off'} vs {'on' if zca else 'off'}")
+        differ = run_differences(m, network, info, zca)
         if differ:
-            flag = " --zca" if zca else ""
+            flag = " --zca true" if zca else ""
             raise ValueError(
                 f"The expert buffer at '{self.path}' does not fit this run: "
                 f"{'; '.join(differ)} (buffer vs run). Train experts for this setting "

@@ -92,6 +92,36 @@ def manifest_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
     return lines
 
 
+def run_differences(
+    manifest: Mapping[str, Any], network: str | nn.Module, info: DatasetInfo, zca: bool | None
+) -> list[str]:
+    """What differs between a buffer's ``manifest`` and a run (buffer vs run), if anything.
+
+    Args:
+        manifest: The buffer's manifest.
+        network: The run's network name, or the network (its parameter table is compared).
+        info: The run's dataset facts.
+        zca: Whether the run whitens its images (``None``: not compared).
+    """
+    m, differ = manifest, []
+    if m["dataset"] != info.name:
+        differ.append(f"dataset {m['dataset']!r} vs {info.name!r}")
+    shape = [info.channels, info.image_size, info.image_size]
+    if m["image_shape"] != shape or m["num_classes"] != info.num_classes:
+        differ.append(
+            f"images {m['image_shape']} with {m['num_classes']} classes vs {shape} with "
+            f"{info.num_classes}"
+        )
+    if isinstance(network, str):
+        if m["network"] != network:
+            differ.append(f"network {m['network']!r} vs {network!r}")
+    elif parameter_table(network) != m["parameters"]:
+        differ.append(f"network parameters (buffer: {m['network']}) vs the given network's")
+    if zca is not None and bool(zca) != m["zca"]:
+        differ.append(f"ZCA {'on' if m['zca'] else 'off'} vs {'on' if zca else 'off'}")
+    return differ
+
+
 def default_buffer_path(dataset: str, zca: bool, network: str) -> str:
     """Where ``train_experts.py`` puts a buffer and MTT looks for it when none is named."""
     return f"buffers/{dataset}{'-zca' if zca else ''}/{network}"

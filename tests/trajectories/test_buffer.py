@@ -74,7 +74,7 @@ def test_validate_names_what_differs_and_how_to_fix_it(buffer, data):
         buffer.validate("ConvNetW32", other)
     with pytest.raises(ValueError, match=r"network 'ConvNetW32' vs 'ConvNet'"):
         buffer.validate("ConvNet", info)
-    with pytest.raises(ValueError, match=r"ZCA off vs on.*--zca"):
+    with pytest.raises(ValueError, match=r"ZCA off vs on.*--zca true"):
         buffer.validate("ConvNetW32", info, zca=True)
     wider = build_network("ConvNetW64", 1, 3, 8, generator=torch.Generator())
     with pytest.raises(ValueError, match="network parameters"):
