@@ -110,7 +110,7 @@ DATADAM_NOTE = (
     "# The release's main_DataDAM.py: batch-norm ConvNet (its get_network's \"ConvNet\") for\n"
     "# synthesis and evaluation (eval_mode SS), batch_real 64, 20000 iterations, lr_img 1,\n"
     "# momentum 0.5, real init, attention power 1, task_balance 0.01; evaluation 1800 epochs\n"
-    "# with DSA (batch 64; dcl evaluates with batch 256). Its CIFAR figures are reported to also\n"
+    "# with DSA, batch 64 (dcl's recipe for DataDAM sets). Its CIFAR figures are reported to also\n"
     "# use ZCA whitening (--data.zca true; not stated in the paper, so off here) and the authors'\n"
     "# initial sets (Initial_Synthetic_Dataset), which dcl does not ship.\n"
 )

@@ -170,6 +170,7 @@ def _decide(
                     augment=recipe.augment,
                     seed=PROBE_SEED + i,
                     dsa_strategy=recipe.dsa_strategy,
+                    batch_size=recipe.batch_size,
                 ).to(device)
                 for i in range(k)
             ]

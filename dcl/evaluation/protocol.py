@@ -279,6 +279,7 @@ def run_protocol(
     for name in models:
         r = plan[name]
         settings = {"augment": r.augment, "dsa_strategy": r.dsa_strategy, "lr": rate}
+        settings["batch_size"] = r.batch_size
         modules = [
             EvaluationModule(name, syn.info, r.epochs, seed=seed + i, **settings).to(device)
             for i in mine

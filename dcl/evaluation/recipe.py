@@ -28,8 +28,10 @@ LR_DROP = 0.1
 # Methods whose sets the releases train with DSA: DSA and DM (Zhao and Bilen's releases), MTT
 # (its evaluate_synset: DSA, epoch_eval_train 1000) and DataDAM (main_DataDAM.py: DSA, 1800).
 DSA_METHODS: tuple[str, ...] = ("dsa", "dm", "mtt", "datadam")
-# Their epochs where not EPOCHS_AUGMENTED.
+# Their epochs where not EPOCHS_AUGMENTED, and training batches where not 256 (main_DataDAM.py:
+# epoch_eval_train 1800, batch_train 64).
 METHOD_EPOCHS: dict[str, int] = {"datadam": 1800}
+METHOD_BATCH: dict[str, int] = {"datadam": 64}
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,13 @@ class Recipe:
             (DC's recipe for batch-norm networks) or ``none``.
         epochs: The release's ``epoch_eval_train`` E: training runs epochs 0..E (E + 1 passes).
         dsa_strategy: DSA ops joined by ``_`` when ``augment`` is ``dsa``, else ``None``.
+        batch_size: Training batch (the releases' ``batch_train``: 256; DataDAM's 64).
     """
 
     augment: str
     epochs: int
     dsa_strategy: str | None = None
+    batch_size: int = 256
 
 
 def resolve_augment(
@@ -123,7 +127,7 @@ def resolve_recipe(
         epochs = EPOCHS_PLAIN if plain else METHOD_EPOCHS.get(method, EPOCHS_AUGMENTED)
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0 (training runs epochs 0..E), got {epochs}.")
-    return Recipe(mode, epochs, strategy)
+    return Recipe(mode, epochs, strategy, METHOD_BATCH.get(method, Recipe.batch_size))
 
 
 def lr_drop_epoch(epochs: int) -> int:

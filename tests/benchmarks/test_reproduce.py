@@ -44,6 +44,7 @@ def test_two_synthesis_seeds_give_two_sets_and_pooled_accuracies(tmp_path, digit
         "augment": "dsa",
         "epochs": 1,
         "dsa_strategy": "color_crop_cutout_scale_rotate",
+        "batch_size": 256,
     }
     assert (tmp_path / "results" / "dm_digits_ipc1.json").exists()
 

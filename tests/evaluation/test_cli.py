@@ -62,7 +62,7 @@ def test_saved_set_with_baseline_writes_the_documented_json(saved_set, fast, tmp
     assert settings["synthetic"] == str(saved_set) and settings["num_models"] == 2
     assert settings["augment"] == "auto" and settings["architectures"] == ["ConvNet"]
     assert settings["recipes"] == {
-        "ConvNet": {"augment": "none", "epochs": 2, "dsa_strategy": None}
+        "ConvNet": {"augment": "none", "epochs": 2, "dsa_strategy": None, "batch_size": 256}
     }
     assert (settings["method"], settings["dataset"], settings["ipc"]) == ("random", "digits", 1)
     assert settings["step"] == 0 and settings["device_name"]

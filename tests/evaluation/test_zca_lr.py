@@ -49,6 +49,7 @@ def test_mtt_and_datadam_sets_train_like_dsa_sets(method, epochs):
     assert method in DSA_METHODS  # epochs: MTT's evaluate_synset 1000, main_DataDAM.py 1800
     recipe = resolve_recipe(method, "cifar10", "ConvNet")
     assert (recipe.augment, recipe.epochs) == ("dsa", epochs)
+    assert recipe.batch_size == (64 if method == "datadam" else 256)  # batch_train of each release
     assert recipe.dsa_strategy == resolve_recipe("dsa", "cifar10", "ConvNet").dsa_strategy
 
 
@@ -72,6 +73,21 @@ def test_protocol_trains_with_the_learned_lr_unless_given(whitened, lrs):
     run_protocol(syn, test, ["MLP"], lr=0.002, **FAST)
     run_protocol(dataclasses.replace(syn, lr=None), test, ["MLP"], **FAST)
     assert lrs == [0.05, 0.002, PUBLISHED_LR]
+
+
+def test_a_datadam_set_trains_with_its_releases_batch(whitened, monkeypatch):
+    _, test, _, syn = whitened
+    seen: list[int] = []
+    fit = EvaluationModule.fit_tensors
+
+    def record(self, *args, **kwargs):
+        seen.append(self.hparams.batch_size)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(EvaluationModule, "fit_tensors", record)
+    run_protocol(dataclasses.replace(syn, method="datadam"), test, ["MLP"], **FAST)
+    run_protocol(dataclasses.replace(syn, method="dm"), test, ["MLP"], **FAST)
+    assert seen == [64, 256]
 
 
 def test_a_whitened_set_needs_test_images_whitened_alike(whitened, digits):
