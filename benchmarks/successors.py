@@ -16,8 +16,9 @@ normalises 2x2 maps, and MTT's second derivatives through that instance norm mea
 1000x larger image gradients than ConvNetD2's (loss NaN within 10 steps at any lr_img tried).
 MTT's lr_img 10 is the largest of 10, 100 and 1000 whose 150-step run on this buffer stayed
 finite (digits has no published MTT setting; chosen on the matching loss, not on accuracy).
-MTT sets are evaluated twice, with their learned learning rate and with the protocol's 0.01, so
-the two are comparable; the random-real baseline trains like the DM set. Writes
+MTT sets are evaluated twice, with their learned learning rate and with the protocol's 0.01, and
+DataDAM sets twice, with their release's recipe (batch 64) and DM's (batch 256), so each pair is
+comparable; the random-real baseline trains like the DM set. Writes
 ``results/successors/digits_<tag>.json`` with the machine.
 """
 
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if method == "mtt":
                 row["learned_lr"] = syn.lr
                 row["accuracy_lr_0.01"] = evaluate(syn, data.test, args, lr=0.01)
+            if method == "datadam":  # its recipe trains at batch 64; DM's protocol beside it
+                row["accuracy_dm_protocol"] = evaluate(syn, data.test, args, method="dm")
             if method == "dm":
                 base = select_baseline("random", data.train, ipc, seed=0)
                 row["random_real"] = evaluate(base, data.test, args, method="dm")

@@ -35,6 +35,7 @@ def test_every_method_runs_at_the_same_budget_and_mtt_twice(tmp_path, monkeypatc
     assert mtt["learned_lr"] != 0.01  # syn_lr moved, and the set carried it to evaluation
     assert len(mtt["accuracy"]["accuracies"]) == len(mtt["accuracy_lr_0.01"]["accuracies"]) == 1
     assert "random_real" in doc["runs"][0] and doc["experts"]["found"] == 0
+    assert "accuracy_dm_protocol" in doc["runs"][1]  # DataDAM also trained as DM sets are
     accuracy = doc["expert_accuracy"]
     assert len(accuracy["per_expert"]) == 1 and len(accuracy["mean_by_epoch"]) == 3  # epochs 0..2
     assert all(0 <= a <= 100 for a in accuracy["mean_by_epoch"])
