@@ -1,4 +1,4 @@
-"""Condensation methods (DM, DC, DSA) as a Lightning module with manual optimisation."""
+"""Condensation methods (DM, DC, DSA, MTT, DataDAM) as a Lightning module, manual steps."""
 
 from dcl.synthesis.module import SynthesisModule
 from dcl.synthesis.settings import METHODS, default_loops

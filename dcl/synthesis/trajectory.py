@@ -15,34 +15,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dcl.networks.flat import flatten_parameters, parameter_shapes, unflatten_parameters
+
+__all__ = [
+    "flatten_parameters",
+    "minibatches",
+    "parameter_shapes",
+    "unflatten_parameters",
+    "unroll",
+]
+
 Augment = Callable[[Tensor], Tensor]
-
-
-def parameter_shapes(net: nn.Module) -> dict[str, torch.Size]:
-    """Name -> shape of every parameter of ``net``, in ``named_parameters()`` order."""
-    return {name: p.shape for name, p in net.named_parameters()}
-
-
-def flatten_parameters(net: nn.Module) -> Tensor:
-    """``(P,)``: the parameters of ``net`` concatenated in ``named_parameters()`` order."""
-    return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
-
-
-def unflatten_parameters(shapes: dict[str, torch.Size], flat: Tensor) -> dict[str, Tensor]:
-    """Views of the flat vector ``flat`` ``(P,)`` as the named tensors of ``shapes``.
-
-    Raises:
-        ValueError: ``flat`` does not hold exactly the parameters of ``shapes``.
-    """
-    sizes = [s.numel() for s in shapes.values()]
-    if flat.dim() != 1 or flat.numel() != sum(sizes):
-        raise ValueError(
-            f"A flat parameter vector of shape {tuple(flat.shape)} does not fit a network of "
-            f"{sum(sizes)} parameters ({len(sizes)} tensors): was the expert buffer made with "
-            "another network or dataset?"
-        )
-    pieces = flat.split(sizes)
-    return {name: t.view(s) for (name, s), t in zip(shapes.items(), pieces, strict=True)}
 
 
 def minibatches(

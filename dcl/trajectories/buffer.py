@@ -16,7 +16,6 @@ shards (and perhaps a partial file), and a rerun trains exactly the missing expe
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from torch import Tensor, nn
 
 from dcl.data.cache import save_atomic
 from dcl.data.registry import DatasetInfo
+from dcl.networks.flat import unflatten_parameters
 from dcl.trajectories.manifest import (
     FORMAT,
     MANIFEST,
@@ -269,10 +269,7 @@ class ExpertBuffer:
                 f"expected a flat vector of {self.num_parameters} parameters, got shape "
                 f"{tuple(vector.shape)} (pass one row of load(i))."
             )
-        shapes = self.parameter_shapes
-        sizes = [math.prod(s) for s in shapes.values()]
-        parts = vector.split(sizes)
-        return {n: p.view(s) for (n, s), p in zip(shapes.items(), parts, strict=True)}
+        return unflatten_parameters(self.parameter_shapes, vector)
 
     def validate(
         self, network: str | nn.Module, info: DatasetInfo, zca: bool | None = None

@@ -39,6 +39,7 @@ from dcl.augmentation import DSA, DSA_STRATEGY_FULL
 from dcl.data.registry import DatasetInfo
 from dcl.evaluation.recipe import drop_learning_rate, lr_drop_epoch
 from dcl.networks import build_network
+from dcl.networks.flat import flatten_parameters
 from dcl.seeding import AUGMENT, NETWORK, REAL, generator, step_seed
 
 AUGMENTS: tuple[str, ...] = ("dsa", "none")
@@ -123,8 +124,7 @@ class ExpertTraining(L.LightningModule):
 
     def flat_parameters(self) -> Tensor:
         """The parameters now, flattened in ``named_parameters()`` order: float32 ``(P,)``, CPU."""
-        flat = [p.detach().reshape(-1) for p in self.net.parameters()]
-        return torch.cat(flat).to("cpu", torch.float32)
+        return flatten_parameters(self.net).to("cpu", torch.float32)
 
     def trajectory(self) -> Tensor:
         """The recorded parameters, float32 ``(epochs done + 1, P)``; row 0 the initialisation."""
