@@ -2,7 +2,7 @@
 
 Examples::
 
-    python train_experts.py --dataset cifar100 --zca --num_experts 100 --epochs 50
+    python train_experts.py --dataset cifar100 --zca true --num_experts 100 --epochs 50
     python train_experts.py --dataset digits --num_experts 4 --epochs 5 --out buffers/digits
     python train_experts.py --dataset cifar10 --num_experts 100 --devices 4   # 4 GPUs
 
@@ -14,11 +14,11 @@ its last finished epoch); other settings than the buffer's are refused.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from dcl.augmentation import DSA_STRATEGY_FULL
 from dcl.data import DATASET_NAMES, RealDataModule
 from dcl.fabric import is_rank_zero
 from dcl.trajectories.buffer import ExpertBuffer
@@ -29,6 +29,7 @@ from dcl.trajectories.train import ExpertSettings, train_experts
 
 def build_parser() -> ArgumentParser:
     """The command-line parser of ``train_experts.py`` (every option also settable by --config)."""
+    release = ExpertSettings()  # the defaults below are its fields
     parser = ArgumentParser(
         prog="train_experts.py",
         description="Train expert networks on a real training set and save their parameters "
@@ -54,32 +55,41 @@ def build_parser() -> ArgumentParser:
         "--zca_eps", type=float, default=0.1, help="ZCA regularisation (0.1 published)."
     )
     parser.add_argument(
-        "--network", type=str, default="ConvNet", help="Network name or class path of your own."
+        "--network",
+        type=str,
+        default=release.network,
+        help="Network name or class path of your own.",
     )
     parser.add_argument(
         "--num_experts", type=int, default=100, help="Experts the buffer should hold."
     )
-    parser.add_argument("--epochs", type=int, default=50, help="Epochs per expert.")
-    parser.add_argument("--lr", type=float, default=0.01, help="SGD learning rate.")
-    parser.add_argument("--momentum", type=float, default=0.0, help="SGD momentum.")
-    parser.add_argument("--weight_decay", type=float, default=0.0, help="SGD weight decay.")
-    parser.add_argument("--batch_size", type=int, default=256, help="Images per SGD step.")
+    parser.add_argument("--epochs", type=int, default=release.epochs, help="Epochs per expert.")
+    parser.add_argument("--lr", type=float, default=release.lr, help="SGD learning rate.")
+    parser.add_argument("--momentum", type=float, default=release.momentum, help="SGD momentum.")
+    parser.add_argument(
+        "--weight_decay", type=float, default=release.weight_decay, help="SGD weight decay."
+    )
+    parser.add_argument(
+        "--batch_size", type=int, default=release.batch_size, help="Images per SGD step."
+    )
     parser.add_argument(
         "--augment",
         type=Literal[AUGMENTS],
-        default="dsa",
+        default=release.augment,
         help="dsa (per batch: one DSA op, parameters drawn per image) or none.",
     )
     parser.add_argument(
         "--dsa_strategy",
         type=str,
-        default=DSA_STRATEGY_FULL,
+        default=release.dsa_strategy,
         help="DSA ops joined by _ (the release uses all six for every dataset).",
     )
     parser.add_argument(
-        "--decay", type=bool, default=False, help="lr x0.1 after epoch epochs // 2 + 1."
+        "--decay", type=bool, default=release.decay, help="lr x0.1 after epoch epochs // 2 + 1."
     )
-    parser.add_argument("--seed", type=int, default=0, help="Expert i draws from (seed, i).")
+    parser.add_argument(
+        "--seed", type=int, default=release.seed, help="Expert i draws from (seed, i)."
+    )
     parser.add_argument(
         "--out",
         type=str | None,
@@ -139,18 +149,7 @@ def main(args: list[str] | None = None) -> ExpertBuffer:
         zca_eps=cfg.zca_eps,
     )
     out = cfg.out or default_buffer_path(datamodule.dataset, cfg.zca, cfg.network)
-    settings = ExpertSettings(
-        network=cfg.network,
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
-        batch_size=cfg.batch_size,
-        augment=cfg.augment,
-        dsa_strategy=cfg.dsa_strategy,
-        decay=cfg.decay,
-        seed=cfg.seed,
-    )
+    settings = ExpertSettings(**{f.name: cfg[f.name] for f in dataclasses.fields(ExpertSettings)})
     buffer = train_experts(
         datamodule,
         out,
