@@ -7,18 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's benchmarks/
 
 from benchmarks import roofline  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_step_flops_match_the_convolutions_by_hand():

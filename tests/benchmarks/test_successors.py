@@ -6,19 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's benchmarks/
 
 from benchmarks import successors  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_every_method_runs_at_the_same_budget_and_mtt_twice(tmp_path, monkeypatch):

@@ -7,19 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's benchmarks/
 
 from benchmarks import throughput  # noqa: E402
 from dcl.calls import cpu_compiler  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_throughput_writes_timings_memory_and_ratio(tmp_path: Path) -> None:
