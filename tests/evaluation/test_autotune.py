@@ -22,12 +22,7 @@ from tests.evaluation.autotune_helpers import fake_clock, no_clock
 FAVOUR_CHANNELS_LAST = {"eager": 10.0, "channels_last": 5.0, "ensemble": 15.0, "compiled": 50.0}
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    """A cache of this test's own, probes on runs of any length, and no compiler by default."""
-    monkeypatch.setenv("DCL_AUTOTUNE_CACHE", str(tmp_path / "cache" / "autotune.json"))
-    monkeypatch.setattr(autotune, "PROBE_WORTH_STEPS", 1)
-    monkeypatch.setattr(tuning, "compiler_available", lambda device: False)
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")

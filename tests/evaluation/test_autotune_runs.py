@@ -7,7 +7,7 @@ import pytest
 
 from dcl import tuning
 from dcl.baselines import select_baseline
-from dcl.evaluation import SynthesisEvaluation, autotune
+from dcl.evaluation import SynthesisEvaluation
 from dcl.evaluation.cli import main
 from tests.evaluation.autotune_helpers import fake_clock
 from tests.synthesis.helpers import synthesize
@@ -26,12 +26,7 @@ LINE = (
 )
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    """A cache of this test's own, probes on runs of any length, and no compiler."""
-    monkeypatch.setenv("DCL_AUTOTUNE_CACHE", str(tmp_path / "cache" / "autotune.json"))
-    monkeypatch.setattr(autotune, "PROBE_WORTH_STEPS", 1)
-    monkeypatch.setattr(tuning, "compiler_available", lambda device: False)
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")
