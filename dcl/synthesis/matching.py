@@ -67,7 +67,7 @@ def _per_class(forward: Forward, net: nn.Module, x: Tensor, chunk: int) -> Tenso
     k, n = x.shape[:2]
     parts = [forward(net, c.flatten(0, 1)) for c in x.split(chunk)]
     # float32 for the distance even under bf16 autocast: it is a difference of means.
-    return _full(torch.cat(parts).view(k, n, -1))
+    return at_least_float32(torch.cat(parts).view(k, n, -1))
 
 
 def dc_loss(
@@ -109,8 +109,8 @@ def dc_loss(
     return gradient_distance(g_real, g_syn, metric).sum()
 
 
-def _full(x: Tensor) -> Tensor:
-    """At least float32 (half-precision embeddings under autocast are promoted)."""
+def at_least_float32(x: Tensor) -> Tensor:
+    """At least float32 (half-precision activations under autocast are promoted)."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 

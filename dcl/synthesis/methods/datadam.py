@@ -22,7 +22,7 @@ from dcl.networks import uses_batchnorm
 from dcl.networks.features import block_features, nonnegative_features
 from dcl.objectives import attention_embedding_distance, attention_map
 from dcl.seeding import REAL
-from dcl.synthesis.matching import Siamese, class_chunk_for
+from dcl.synthesis.matching import Siamese, at_least_float32, class_chunk_for
 from dcl.synthesis.methods.base import MatchingMethod, StepContext
 
 # The release's main_DataDAM.py: get_attention(param=1, exp=1, norm="l2"), task_balance 0.01,
@@ -86,16 +86,11 @@ def _class_features(
         kc = part.shape[0]
         blocks, emb = block_features(net, part.flatten(0, 1))
         # Each chunk is reduced to its attention maps (one value per pixel) before the next.
-        layers = [_full(b).unflatten(0, (kc, n)) for b in blocks[:-1]]
+        layers = [at_least_float32(b).unflatten(0, (kc, n)) for b in blocks[:-1]]
         maps.append([attention_map(f, power, nonnegative) for f in layers])
         embs.append(emb)
     per_layer = [torch.cat(layer) for layer in zip(*maps, strict=True)]
-    return per_layer, _full(torch.cat(embs).view(k, n, -1))
-
-
-def _full(x: Tensor) -> Tensor:
-    """At least float32 (half-precision activations under autocast are promoted)."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    return per_layer, at_least_float32(torch.cat(embs).view(k, n, -1))
 
 
 class DataDAM(MatchingMethod):
