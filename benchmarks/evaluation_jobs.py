@@ -117,7 +117,7 @@ def run_ours(job: Job) -> dict[str, Any]:
         "seconds": seconds,
         "probe_seconds": probe,
         "train_seconds": seconds - probe,
-        "path": dataclasses.asdict(paths[job.model]),
+        "path": paths[job.model].record(),
         "trained_images": count[0],
         "accuracies": accuracies[job.model],
         **_facts(syn, recipe),

@@ -33,6 +33,15 @@ def logits(net: nn.Module, x: Tensor) -> Tensor:
     return net(x)
 
 
+def predict(net: nn.Module, x: Tensor) -> Tensor:
+    """The network's class logits of a test batch: ``logits`` under its own name.
+
+    Evaluation compiles it apart from the training call, so that testing (no gradients, another
+    batch size) adds a graph of its own instead of recompiling the shared one back and forth.
+    """
+    return net(x)
+
+
 def cpu_compiler() -> str | None:
     """The C++ compiler ``torch.compile`` would use for CPU code (``$CXX`` or g++), if found."""
     return shutil.which(os.environ.get("CXX", "g++"))
@@ -66,7 +75,22 @@ def nhwc(forward: Forward) -> Forward:
     return call
 
 
+def _variants(
+    calls: tuple[Forward, Forward], compile: bool, channels_last: bool
+) -> tuple[Forward, Forward]:
+    first, second = (compiled(calls[0]), compiled(calls[1])) if compile else calls
+    return (nhwc(first), nhwc(second)) if channels_last else (first, second)
+
+
 def forwards(compile: bool, channels_last: bool = False) -> tuple[Forward, Forward]:
     """``(embed, logits)`` network calls, through ``torch.compile`` and/or on NHWC tensors."""
-    calls = (compiled(embed), compiled(logits)) if compile else (embed, logits)
-    return (nhwc(calls[0]), nhwc(calls[1])) if channels_last else calls
+    return _variants((embed, logits), compile, channels_last)
+
+
+def evaluation_forwards(compile: bool, channels_last: bool = False) -> tuple[Forward, Forward]:
+    """``(train, test)`` logits calls of the evaluation protocol, compiled apart when compiled.
+
+    Each compiled call then holds one graph per batch shape for all the networks it trains or
+    tests, where one shared call would switch between gradient modes at every model.
+    """
+    return _variants((logits, predict), compile, channels_last)

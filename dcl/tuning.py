@@ -33,6 +33,8 @@ COMPILE_WORTH_S = 120.0
 # plain path (the reference).
 MIN_GAIN = 0.10
 CACHE_FORMAT = "dcl-autotune-v1"
+# A probe's minimum is taken as settled when the last few calls come within this of it.
+STABLE_WITHIN = 0.05
 
 
 @cache
@@ -126,16 +128,27 @@ def remember_choice(
     key: Mapping[str, Any], choice: Mapping[str, Any], timings_ms: Mapping[str, float]
 ) -> None:
     """Record a decision for ``key`` (the file is replaced atomically; failures only warn)."""
-    path = cache_file()
-    entries = _entries(path)
+    entries = _entries(cache_file())
     entries[_key_text(key)] = {"choice": dict(choice), "timings_ms": dict(timings_ms)}
+    _write_entries(entries, "record the autotune decision")
+
+
+def forget_choice(key: Mapping[str, Any]) -> None:
+    """Drop the decision recorded for ``key``, if any, so that the next run probes again."""
+    entries = _entries(cache_file())
+    if entries.pop(_key_text(key), None) is not None:
+        _write_entries(entries, "drop the autotune decision")
+
+
+def _write_entries(entries: Mapping[str, Any], what: str) -> None:
+    path = cache_file()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps({"format": CACHE_FORMAT, "entries": entries}, indent=1))
         os.replace(tmp, path)
     except OSError as err:  # a read-only home must not stop a run
-        warnings.warn(f"Could not record the autotune decision in {path} ({err}).", stacklevel=2)
+        warnings.warn(f"Could not {what} in {path} ({err}).", stacklevel=3)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -145,47 +158,88 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class Timing(float):
+    """Seconds of a call's fastest run, and how far apart its fastest runs were.
+
+    Attributes:
+        noise: The second-fastest run's excess over the fastest, relative (0.05: 5% slower).
+            Two variants closer than their noise are a tie.
+    """
+
+    noise: float
+
+    def __new__(cls, seconds: float, noise: float = 0.0) -> Timing:
+        """A timing of ``seconds`` with relative ``noise``."""
+        timing = super().__new__(cls, seconds)
+        timing.noise = noise
+        return timing
+
+
 def time_call(
-    fn: Callable[[], Any], device: torch.device, repeats: int = 3, warmup: int = 1
-) -> float:
-    """Fastest wall time of ``fn()`` over ``repeats`` calls after ``warmup`` untimed ones.
+    fn: Callable[[], Any],
+    device: torch.device,
+    repeats: int = 3,
+    warmup: int = 1,
+    max_repeats: int = 12,
+    budget_s: float = 20.0,
+) -> Timing:
+    """Fastest wall time of ``fn()``, timed until that minimum is stable, after warm-up calls.
 
     The minimum, not the mean: other work on a shared machine only ever adds time, so the
-    fastest call is the steadiest estimate of what the variant itself costs.
+    fastest call is the steadiest estimate of what the variant itself costs. The first calls of
+    a process can pay one-off costs for several calls (thread pools, allocator growth, kernel
+    selection), so timing goes on until the last ``repeats`` calls no longer beat the earlier
+    best by more than ``STABLE_WITHIN``; ``max_repeats`` calls or ``budget_s`` seconds of timed
+    calls (after at least ``repeats``) end it sooner.
 
     Args:
         fn: The work to time (one step, one batch).
         device: Synchronised around each call on GPU, where kernels run asynchronously.
-        repeats: Timed calls.
+        repeats: Timed calls at least, and the window in which the minimum must hold.
         warmup: Untimed calls first (first-call costs: allocation, compilation, autotuning).
+        max_repeats: Timed calls at most.
+        budget_s: Seconds of timed calls after which no further call starts.
 
     Returns:
-        The shortest time of one call, in seconds.
+        The shortest time of one call, in seconds, with its ``noise``.
     """
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while True:
         _synchronize(device)
         start = time.perf_counter()
         fn()
         _synchronize(device)
         times.append(time.perf_counter() - start)
-    return min(times)
+        earlier = times[:-repeats]
+        if earlier and min(earlier) <= (1.0 + STABLE_WITHIN) * min(times):
+            break  # the last `repeats` calls did not beat the earlier best
+        if len(times) >= max_repeats or (len(times) >= repeats and sum(times) >= budget_s):
+            break
+    best, *rest = sorted(times)
+    return Timing(best, (rest[0] - best) / best if rest and best > 0 else 0.0)
 
 
-def fastest(timings: Mapping[str, float], plain: str) -> str:
-    """The fastest variant, unless it beats ``plain`` by less than ``MIN_GAIN``.
+def fastest(timings: Mapping[str, float], plain: str, margin: float = MIN_GAIN) -> str:
+    """The fastest variant, unless it beats ``plain`` by less than ``margin``.
 
     Args:
         timings: Seconds (or any time unit) per variant name.
         plain: The reference variant, kept on near-ties.
+        margin: The relative gain a variant needs (at least ``MIN_GAIN``; more on a noisy
+            probe: see ``noise_margin``).
 
     Returns:
         The chosen variant's name.
     """
     best = min(timings, key=timings.__getitem__)
-    return best if timings[best] < (1.0 - MIN_GAIN) * timings[plain] else plain
+    return best if timings[best] < (1.0 - max(margin, MIN_GAIN)) * timings[plain] else plain
+
+
+def noise_margin(*timings: float) -> float:
+    """The gain two timings must differ by to be told apart: ``MIN_GAIN`` or their noise."""
+    return max(MIN_GAIN, sum(getattr(t, "noise", 0.0) for t in timings))
 
 
 def describe(

@@ -42,12 +42,71 @@ def test_the_cache_follows_the_environment(tmp_path, monkeypatch):
     assert tuning.cache_file() == tmp_path / "autotune.json"
 
 
+class ScriptedClock:
+    """A fake ``perf_counter`` whose timed work takes the scripted seconds, call after call."""
+
+    def __init__(self, seconds: list[float]) -> None:
+        self.now, self.seconds, self.calls = 0.0, iter(seconds), 0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def work(self) -> None:
+        self.calls += 1
+        self.now += next(self.seconds)
+
+
+def scripted(monkeypatch, seconds: list[float]) -> ScriptedClock:
+    clock = ScriptedClock(seconds)
+    monkeypatch.setattr(tuning.time, "perf_counter", clock.perf_counter)
+    return clock
+
+
 def test_time_call_warms_up_then_returns_the_fastest_call(monkeypatch):
-    ticks = iter([0.0, 3.0, 10.0, 11.0, 20.0, 22.0])  # calls of 3, 1 and 2 seconds
-    monkeypatch.setattr(tuning.time, "perf_counter", lambda: next(ticks))
-    calls = []
-    assert tuning.time_call(lambda: calls.append(1), torch.device("cpu"), 3, 2) == 1.0
-    assert len(calls) == 5  # 2 untimed, 3 timed
+    clock = scripted(monkeypatch, [9.0, 9.0, 3.0, 1.0, 2.0, 1.02, 1.5])  # 2 warm-ups, then timed
+    timing = tuning.time_call(clock.work, torch.device("cpu"), repeats=3, warmup=2)
+    # The best (1.0) holds once the last 3 timed calls no longer beat the best before them.
+    assert timing == 1.0 and clock.calls == 7
+    assert timing.noise == pytest.approx(0.02)
+
+
+def test_an_outlying_start_does_not_decide_the_timing(monkeypatch):
+    # The first timed calls still pay one-off costs (the probe that measured 298 ms for 42 ms).
+    clock = scripted(monkeypatch, [0.5, 0.298, 0.290, 0.042, 0.041, 0.042, 0.043, 0.041])
+    timing = tuning.time_call(clock.work, torch.device("cpu"))
+    assert timing == pytest.approx(0.041)
+    assert clock.calls == 7  # 1 warm-up, 6 timed: the last 3 held 0.042 within 5% of 0.041
+
+
+def test_time_call_stops_at_its_bounds(monkeypatch):
+    falling = [1.0] + [1.0 - 0.07 * k for k in range(14)]  # never settles
+    clock = scripted(monkeypatch, falling)
+    assert tuning.time_call(clock.work, torch.device("cpu"), max_repeats=12) == pytest.approx(
+        1.0 - 0.07 * 11
+    )
+    assert clock.calls == 13
+    slow = scripted(monkeypatch, [8.0] * 10)  # three timed calls spend the 20 s budget
+    assert tuning.time_call(slow.work, torch.device("cpu"), budget_s=20.0) == 8.0
+    assert slow.calls == 4
+
+
+def test_a_gain_within_the_probes_noise_is_no_gain():
+    noisy = {"plain": tuning.Timing(10.0, 0.15), "fast": tuning.Timing(8.0, 0.1)}  # 20% faster
+    assert tuning.noise_margin(*noisy.values()) == pytest.approx(0.25)
+    assert tuning.fastest(noisy, "plain", tuning.noise_margin(*noisy.values())) == "plain"
+    steady = {"plain": tuning.Timing(10.0, 0.01), "fast": tuning.Timing(8.0, 0.01)}
+    assert tuning.noise_margin(*steady.values()) == tuning.MIN_GAIN
+    assert tuning.fastest(steady, "plain", tuning.noise_margin(*steady.values())) == "fast"
+
+
+def test_a_forgotten_decision_is_probed_again():
+    key = {"network": "ConvNet"}
+    tuning.remember_choice(key, {"compile": True}, {"compiled": 1.0})
+    tuning.remember_choice({"network": "MLP"}, {"compile": False}, {})
+    tuning.forget_choice(key)
+    assert tuning.cached_choice(key) is None
+    assert tuning.cached_choice({"network": "MLP"}) is not None
+    tuning.forget_choice(key)  # nothing to forget: no error
 
 
 def test_machine_key_names_the_hardware_and_software():

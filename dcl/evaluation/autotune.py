@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from dcl import tuning
-from dcl.calls import forwards
+from dcl.calls import evaluation_forwards
 from dcl.data.synthetic import SyntheticSet
 from dcl.evaluation.ensemble import Ensemble, can_ensemble
 from dcl.evaluation.protocol import EvaluationModule, recipes
@@ -33,7 +33,9 @@ from dcl.training import train_epochs
 # A probe costs about 20 training steps (a warm-up and 3 timed steps per variant); below this many
 # steps in the whole run it could not pay for itself, so short runs keep the defaults untimed.
 PROBE_WORTH_STEPS = 100
-PROBE_SEED = 0x70B3  # throwaway networks: their own seeds, whatever the evaluated ones are
+PROBE_SEED = 0x70B3
+# A cached path measured this many times slower than its cached timing is probed anew.
+REPROBE_FACTOR = 3.0  # throwaway networks: their own seeds, whatever the evaluated ones are
 
 
 @dataclasses.dataclass
@@ -48,6 +50,7 @@ class EvaluationPath:
         how: ``probed``, ``cached``, ``set by hand``, ``autotune off`` or ``defaults: ...``
             (a run too short to repay a probe).
         timings_ms: Milliseconds per training step of all the rank's networks, per probed path.
+        cache_key: Where the decision is cached (``None``: not cached).
     """
 
     compile: bool = False
@@ -55,6 +58,11 @@ class EvaluationPath:
     ensemble: bool = False
     how: str = "set by hand"
     timings_ms: dict[str, float] = dataclasses.field(default_factory=dict)
+    cache_key: dict[str, Any] | None = None
+
+    def record(self) -> dict[str, Any]:
+        """What a results file records: every field but the cache key (machine details)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "cache_key"}
 
     def options(self) -> dict[str, bool]:
         """``{"compile", "channels_last", "ensemble"}``."""
@@ -196,7 +204,9 @@ def _decide(
         }
         hit = tuning.cached_choice(key)
         if hit is not None:
-            return EvaluationPath(**hit["choice"], how="cached", timings_ms=hit["timings_ms"])
+            return EvaluationPath(
+                **hit["choice"], how="cached", timings_ms=hit["timings_ms"], cache_key=key
+            )
         images = syn.images[:batch].to(device)
         labels = syn.labels[:batch].to(device)
         ensemble_ok = count > 1 and not is_class_path(name) and can_ensemble(first)
@@ -223,7 +233,42 @@ def _decide(
         if fixed["ensemble"] is not None:  # as set, even where it cannot apply
             path = dataclasses.replace(path, ensemble=fixed["ensemble"])
         tuning.remember_choice(key, path.options(), path.timings_ms)
-        return path
+        return dataclasses.replace(path, cache_key=key)
+
+
+def recheck_pace(
+    path: EvaluationPath, epoch_seconds: float | None, steps_per_epoch: int, networks: int
+) -> bool:
+    """Drop a cached decision that this run measures far slower than its cached timing.
+
+    A probe on a busy machine, or one whose first calls paid one-off costs, can cache a path that
+    is slower than the alternatives; without this every later run of the shape would keep it. The
+    next run (or the next architecture of the same shape) probes anew.
+
+    Args:
+        path: The path the first network trained on.
+        epoch_seconds: That network's median epoch time (``None``: too few epochs to tell).
+        steps_per_epoch: Training steps per epoch.
+        networks: The rank's networks of the architecture (the cached timing covers all).
+
+    Returns:
+        Whether the cached decision was dropped.
+    """
+    cached = path.timings_ms.get(path.variant)
+    if path.how != "cached" or path.cache_key is None or not cached or epoch_seconds is None:
+        return False
+    expected_ms = cached / (1 if path.ensemble else networks)  # one network's step
+    measured_ms = 1000 * epoch_seconds / steps_per_epoch
+    if measured_ms <= REPROBE_FACTOR * expected_ms:
+        return False
+    tuning.forget_choice(path.cache_key)
+    warnings.warn(
+        f"Evaluation path {path.variant} ran {measured_ms:.0f} ms per step against the "
+        f"{expected_ms:.0f} ms cached for it; its cached choice is dropped, so the next "
+        "evaluation of this shape probes again.",
+        stacklevel=2,
+    )
+    return True
 
 
 def _greedy(
@@ -239,7 +284,9 @@ def _greedy(
     def timed(candidate: EvaluationPath) -> float:
         if candidate.variant not in timings:
             probe = step(candidate)
-            timings[candidate.variant] = 1000 * tuning.time_call(probe, device) * probe.repeat
+            seconds = tuning.time_call(probe, device)
+            ms = 1000 * seconds * probe.repeat
+            timings[candidate.variant] = tuning.Timing(ms, getattr(seconds, "noise", 0.0))
         return timings[candidate.variant]
 
     timed(path)
@@ -256,7 +303,9 @@ def _greedy(
         except Exception as err:  # an optional speed-up that cannot run here is not taken
             warnings.warn(f"Evaluation path {other.variant} failed its probe: {err}", stacklevel=2)
             continue
-        path = other if tuning.fastest(pair, plain=path.variant) == other.variant else path
+        # A gain within the two probes' own scatter is no gain: the plain path stays.
+        margin = tuning.noise_margin(*pair.values())
+        path = other if tuning.fastest(pair, path.variant, margin) == other.variant else path
     return dataclasses.replace(path, timings_ms=timings)
 
 
@@ -286,7 +335,8 @@ class ProbeStep:
             ensemble = Ensemble(modules)
             self.step = lambda: ensemble.epoch(images, labels)
         else:
-            module, forward = modules[0], forwards(path.compile, path.channels_last)[1]
+            # The run's own training call: a compiled probe leaves its graph for the run.
+            module, forward = modules[0], evaluation_forwards(path.compile, path.channels_last)[0]
             opt = module.configure_optimizers()
             self.step = lambda: train_epochs(
                 module.net, opt, images, labels, 1, len(images), module.generator, module.augment,

@@ -176,7 +176,7 @@ class SynthesisEvaluation(L.Callback):
         settings = self._settings(pl_module, syn)
         if chosen is not None:
             settings.update(lr_settings(self.lr, chosen, "baseline_"))
-        settings["paths"] = {arch: dataclasses.asdict(path) for arch, path in paths.items()}
+        settings["paths"] = {arch: path.record() for arch, path in paths.items()}
         write_json(
             evaluation_document(results, base, self.baseline, settings), out / "evaluation.json"
         )

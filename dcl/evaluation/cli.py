@@ -152,7 +152,7 @@ def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
         resolved_device=str(device),
         device_name=device_name(device),
         world_size=fabric.world_size,
-        paths={m: dataclasses.asdict(path) for m, path in paths.items()},
+        paths={m: path.record() for m, path in paths.items()},
         protocol=PROTOCOL,
         **rate,
         **(lr_settings(cfg.lr, base, "baseline_") if base is not None else {}),

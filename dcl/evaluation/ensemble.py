@@ -9,6 +9,7 @@ per step.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -73,15 +74,28 @@ class Ensemble:
                     p.copy_(self.params[name][i])
 
 
-def train_ensemble(modules: list[EvaluationModule], images: Tensor, labels: Tensor) -> None:
+def train_ensemble(
+    modules: list[EvaluationModule],
+    images: Tensor,
+    labels: Tensor,
+    epoch_done: Callable[[int], None] | None = None,
+) -> None:
     """Train ``modules`` (same architecture and settings) together on ``images``/``labels``.
 
     The trained weights are written back into each module's network.
+
+    Args:
+        modules: Evaluation modules of one architecture and the same settings.
+        images: The training images.
+        labels: Their labels.
+        epoch_done: Called with each finished epoch's index (progress, timing).
     """
     ensemble = Ensemble(modules)
     for epoch in range(modules[0].hparams.epochs + 1):  # the release's epochs 0..E
         ensemble.epoch(images, labels)
         modules[0].end_of_epoch(epoch, ensemble.optimizer)  # the same drop and momentum restart
+        if epoch_done is not None:
+            epoch_done(epoch)
     ensemble.write_back()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import lightning as L
@@ -11,15 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
-from tqdm.auto import tqdm
 
 from dcl.augmentation import DSA, dc_augment, default_dsa_strategy
-from dcl.calls import Forward, forwards, logits
+from dcl.calls import Forward, evaluation_forwards, logits
 from dcl.data.images import ClassImages
 from dcl.data.registry import DatasetInfo
 from dcl.data.splits import check_whitening
 from dcl.data.synthetic import SyntheticSet
 from dcl.evaluation.learning_rate import LrOption, resolve_lr
+from dcl.evaluation.progress import EvaluationProgress
 from dcl.evaluation.recipe import (
     AUGMENTS,
     drop_learning_rate,
@@ -34,6 +34,10 @@ from dcl.training import train_epochs
 
 if TYPE_CHECKING:
     from dcl.evaluation.autotune import EvaluationPath
+
+# Test images per forward: large batches run fastest, and 2048 keeps a ConvNet's activations of
+# a 32x32 batch near 1 GiB.
+TEST_BATCH = 2048
 
 __all__ = ["AUGMENTS", "EvaluationModule", "resolve_augment", "run_protocol", "summarize"]
 
@@ -149,18 +153,31 @@ class EvaluationModule(L.LightningModule):
         self.test_accuracy.update(self(x).argmax(1), y)
         self.log("test_accuracy", self.test_accuracy, on_epoch=True)
 
-    def fit_tensors(self, images: Tensor, labels: Tensor, forward: Forward = logits) -> float:
+    def fit_tensors(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        forward: Forward = logits,
+        epoch_done: Callable[[int], None] | None = None,
+    ) -> float:
         """Train without a Trainer on in-memory images (the release's loop and schedule).
 
         Args:
             images: ``(N, C, H, W)`` normalised training images.
             labels: ``(N,)`` class labels.
             forward: ``(net, x) -> logits``, e.g. a compiled call.
+            epoch_done: Called with each finished epoch's index (progress, timing).
 
         Returns:
             The last training loss.
         """
         optimizer = self.configure_optimizers()
+
+        def end(epoch: int) -> None:
+            self.end_of_epoch(epoch, optimizer)
+            if epoch_done is not None:
+                epoch_done(epoch)
+
         return train_epochs(
             self.net,
             optimizer,
@@ -170,13 +187,17 @@ class EvaluationModule(L.LightningModule):
             self.hparams.batch_size,
             self.generator,
             self.augment,
-            lambda epoch: self.end_of_epoch(epoch, optimizer),
+            end,
             forward,
         )
 
     @torch.inference_mode()
     def test_images(
-        self, test: ClassImages, batch_size: int = 2048, forward: Forward = logits
+        self,
+        test: ClassImages,
+        batch_size: int = TEST_BATCH,
+        forward: Forward = logits,
+        pad: bool = False,
     ) -> float:
         """Top-1 accuracy on every image of ``test``, without a Trainer.
 
@@ -184,6 +205,9 @@ class EvaluationModule(L.LightningModule):
             test: Real test images (uint8, normalised, or whitened if ZCA-whitened, by batch).
             batch_size: Images per forward.
             forward: ``(net, x) -> logits``, e.g. a compiled call.
+            pad: Pad a short last batch to ``batch_size`` (its extra rows are ignored), so a
+                compiled call sees one shape. In eval mode every image's logits depend on that
+                image alone, so padding changes no prediction.
 
         Returns:
             Accuracy in 0..1.
@@ -194,7 +218,9 @@ class EvaluationModule(L.LightningModule):
             x = test.images[start : start + batch_size].to(self.device)
             x = test.normalize(x) if hasattr(test, "zca") else self._normalized(x)
             y = test.labels[start : start + batch_size].to(self.device)
-            self.local_accuracy.update(forward(self.net, x).argmax(1), y)
+            short = batch_size - len(x) if pad and start > 0 else 0  # one batch: its own shape
+            x = F.pad(x, (0, 0, 0, 0, 0, 0, 0, short)) if short else x
+            self.local_accuracy.update(forward(self.net, x)[: len(y)].argmax(1), y)
         return float(self.local_accuracy.compute())
 
 
@@ -259,8 +285,7 @@ def run_protocol(
     Returns:
         Test accuracies in % per architecture, one per model (NaN for other ranks' models).
     """
-    from dcl.evaluation.autotune import choose_paths  # these import this module
-    from dcl.evaluation.ensemble import can_ensemble, train_ensemble
+    from dcl.evaluation.autotune import choose_paths  # it imports this module
 
     check_whitening(syn, test)
     rate = resolve_lr(lr, syn)[0]
@@ -275,7 +300,7 @@ def run_protocol(
     rank, world_size = shard
     mine = [i for i in range(num_models) if i % world_size == rank]
     results: dict[str, list[float]] = {}
-    bar = tqdm(total=len(models) * len(mine), desc="evaluating", disable=not progress)
+    bars = EvaluationProgress(len(models) * len(mine), progress)
     for name in models:
         r = plan[name]
         settings = {"augment": r.augment, "dsa_strategy": r.dsa_strategy, "lr": rate}
@@ -284,19 +309,46 @@ def run_protocol(
             EvaluationModule(name, syn.info, r.epochs, seed=seed + i, **settings).to(device)
             for i in mine
         ]
-        path = paths[name]
-        forward = forwards(path.compile, path.channels_last)[1]
-        # Users' networks train one by one: their layers (dropout, state) are not vetted for vmap.
-        batched = path.ensemble and len(modules) > 1 and not is_class_path(name)
-        if batched and can_ensemble(modules[0]):
-            train_ensemble(modules, images, labels)
-        else:
-            for module in modules:
-                module.fit_tensors(images, labels, forward)
         results[name] = [math.nan] * num_models
-        for i, module in zip(mine, modules, strict=True):
-            results[name][i] = 100.0 * module.test_images(test, forward=forward)
-            bar.update(1)
-            bar.set_postfix(model=name, acc=f"{results[name][i]:.1f}")
-    bar.close()
+        tested = _train_and_test(name, modules, paths[name], images, labels, test, bars)
+        for i, accuracy in zip(mine, tested, strict=True):
+            results[name][i] = accuracy
+    bars.close()
     return results
+
+
+def _train_and_test(
+    name: str,
+    modules: list[EvaluationModule],
+    path: EvaluationPath,
+    images: Tensor,
+    labels: Tensor,
+    test: ClassImages,
+    bars: EvaluationProgress,
+) -> Iterator[float]:
+    """Train ``modules`` on ``path`` and yield each one's test accuracy (%) as it is tested."""
+    from dcl.evaluation.autotune import recheck_pace  # it imports this module
+    from dcl.evaluation.ensemble import can_ensemble, train_ensemble
+
+    train, predict = evaluation_forwards(path.compile, path.channels_last)
+    steps_per_epoch = math.ceil(len(images) / modules[0].hparams.batch_size)
+    epochs = modules[0].hparams.epochs + 1
+
+    def tested(module: EvaluationModule) -> float:
+        accuracy = 100.0 * module.test_images(test, forward=predict, pad=path.compile)
+        bars.tested(name, accuracy)
+        return accuracy
+
+    # Users' networks train one by one: their layers (dropout, state) are not vetted for vmap.
+    batched = path.ensemble and len(modules) > 1 and not is_class_path(name)
+    if batched and can_ensemble(modules[0]):
+        with bars.training(f"{name} x{len(modules)}", epochs) as epoch_done:
+            train_ensemble(modules, images, labels, epoch_done)
+        yield from map(tested, modules)
+        return
+    for k, module in enumerate(modules):
+        with bars.training(f"{name} {k + 1}/{len(modules)}", epochs) as epoch_done:
+            module.fit_tensors(images, labels, train, epoch_done)
+        if k == 0:  # a cached choice that this run finds far slower is probed anew
+            recheck_pace(path, bars.epoch_seconds(), steps_per_epoch, len(modules))
+        yield tested(module)

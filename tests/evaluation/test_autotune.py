@@ -39,17 +39,17 @@ def clock(monkeypatch, ms) -> list[str]:
 def applied(monkeypatch) -> list[tuple]:
     """Records how run_protocol trains each architecture: (compile, channels_last) or ensemble."""
     seen: list[tuple] = []
-    forwards, train_ensemble = protocol_module.forwards, ensemble_module.train_ensemble
+    forwards, train_ensemble = protocol_module.evaluation_forwards, ensemble_module.train_ensemble
 
     def spy_forwards(compile, channels_last=False):
         seen.append(("forward", compile, channels_last))
         return forwards(compile, channels_last)
 
-    def spy_ensemble(modules, images, labels):
+    def spy_ensemble(modules, images, labels, epoch_done=None):
         seen.append(("ensemble", modules[0].hparams.network))
-        return train_ensemble(modules, images, labels)
+        return train_ensemble(modules, images, labels, epoch_done)
 
-    monkeypatch.setattr(protocol_module, "forwards", spy_forwards)
+    monkeypatch.setattr(protocol_module, "evaluation_forwards", spy_forwards)
     monkeypatch.setattr(ensemble_module, "train_ensemble", spy_ensemble)
     return seen
 
@@ -225,3 +225,40 @@ def test_rank_zero_decides_and_every_rank_applies_its_choice(one_per_class, monk
         choose_paths(one_per_class, ["ConvNet"], 3, 2, shard=(1, 2))
     # Nothing left to decide: no collective, no broadcast needed.
     choose_paths(one_per_class, ["ConvNet"], 3, 2, shard=(1, 2), autotune=False)
+
+
+def test_a_probe_whose_first_timings_are_outliers_does_not_decide(one_per_class, monkeypatch):
+    # Eager's first timed steps still pay one-off costs (298 ms where the work takes 42 ms): a
+    # probe that stopped at three calls would find channels-last (200 ms) faster and cache it.
+    seconds = {
+        "eager": iter([0.5, 0.298, 0.290, 0.280, 0.042, 0.041, 0.042, 0.043, 0.041]),
+        "channels_last": iter([0.2] * 20),
+        "ensemble": iter([0.2] * 20),
+    }
+    now = [0.0]
+
+    def step(probe):
+        now[0] += next(seconds[probe.path.variant])
+
+    monkeypatch.setattr(tuning.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(autotune.ProbeStep, "__call__", step)
+    paths = choose_paths(one_per_class, ["ConvNet"], num_models=2, epochs=3, progress=False)
+    path = paths["ConvNet"]
+    assert path.variant == "eager" and path.how == "probed"
+    assert path.timings_ms["eager"] == pytest.approx(2 * 41.0)  # two networks, one by one
+
+
+def test_a_cached_path_measured_far_slower_is_dropped_for_a_new_probe(one_per_class, digits):
+    key = {"what": "a cached evaluation"}
+    tuning.remember_choice(key, {"compile": True}, {"compiled": 20.0})
+    cached = EvaluationPath(
+        compile=True, how="cached", timings_ms={"compiled": 20.0}, cache_key=key
+    )
+    # 2 networks: 10 ms per network's step was cached; 4 steps per epoch.
+    assert not autotune.recheck_pace(cached, 0.1, steps_per_epoch=4, networks=2)  # 25 ms: kept
+    assert tuning.cached_choice(key) is not None
+    with pytest.warns(UserWarning, match="probes again"):
+        assert autotune.recheck_pace(cached, 0.2, steps_per_epoch=4, networks=2)  # 50 ms
+    assert tuning.cached_choice(key) is None
+    probed = EvaluationPath(how="probed", timings_ms={"eager": 1.0}, cache_key=key)
+    assert not autotune.recheck_pace(probed, 9.0, steps_per_epoch=1, networks=1)  # just measured

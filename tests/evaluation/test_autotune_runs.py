@@ -109,19 +109,19 @@ def test_two_processes_apply_rank_zeros_choice_even_where_their_clocks_disagree(
 
     record = tmp_path / "applied"
     record.mkdir()
-    forwards, train_ensemble = protocol_module.forwards, ensemble_module.train_ensemble
+    forwards, train_ensemble = protocol_module.evaluation_forwards, ensemble_module.train_ensemble
 
     def spy_forwards(compile, channels_last=False):
         path = record / f"rank{dist.get_rank()}-forward-{compile}-{channels_last}"
         path.touch()
         return forwards(compile, channels_last)
 
-    def spy_ensemble(modules, images, labels):
+    def spy_ensemble(modules, images, labels, epoch_done=None):
         (record / f"rank{dist.get_rank()}-ensemble").touch()
-        return train_ensemble(modules, images, labels)
+        return train_ensemble(modules, images, labels, epoch_done)
 
     monkeypatch.setattr(tuning, "time_call", fake_clock(ms))
-    monkeypatch.setattr(protocol_module, "forwards", spy_forwards)
+    monkeypatch.setattr(protocol_module, "evaluation_forwards", spy_forwards)
     monkeypatch.setattr(ensemble_module, "train_ensemble", spy_ensemble)
     args = arguments(saved_set, digits_cache)
     args[args.index("--num_models") + 1] = "4"  # two per rank: the ensemble would apply

@@ -70,9 +70,9 @@ def test_batchnorm_networks_fall_back_to_sequential(small_set, digits, monkeypat
     assert can_ensemble(EvaluationModule("ConvNet", small_set.info, epochs=1))
     ensembled: list[str] = []
 
-    def spy(mods, images, labels):
+    def spy(mods, images, labels, epoch_done=None):
         ensembled.append(mods[0].hparams.network)
-        return train_ensemble(mods, images, labels)
+        return train_ensemble(mods, images, labels, epoch_done)
 
     monkeypatch.setattr(ensemble_module, "train_ensemble", spy)
     kwargs = {"models": ["ConvNetBN", "ConvNet"], "num_models": 2, "epochs": 2, "progress": False}
