@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from benchmarks.common import REPO, command_line, environment, now
 from benchmarks.reproduce_runs import (
     Progress,
     callback_args,
+    finished_set,
     prepare_buffer,
     run_name,
     synthesise,
@@ -126,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads.")
     p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="Save <run-dir>/NAME/checkpoints/last.ckpt every STEPS synthesis steps and resume "
+        "from it when rerun; sets already evaluated by the same command are read back from "
+        "RESULTS/NAME_sets/ instead of evaluated again.",
+    )
+    p.add_argument(
         "--compile",
         action="store_true",
         help="torch.compile'd forwards in synthesis (model.compile) and evaluation.",
@@ -152,7 +163,8 @@ def pooled(per_set: list[dict[str, list[float]]]) -> dict[str, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Synthesise ``--synthesis-seeds`` sets, evaluate each, write the result JSON, return it."""
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(arguments)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.synthesis_seeds < 1:
@@ -198,6 +210,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             progress=False,
             compile=args.compile,
         )
+        set_file = Path(args.results_dir) / f"{name}_sets" / f"seed{syn.seed}.json"
+        if (done := finished_set(set_file, arguments)) is not None:  # its synthesis restored
+            print(f"set seed {syn.seed} was evaluated before: {set_file}", flush=True)
+            sets.append(done["entry"])
+            results.append(done["results"])
+            if done["baseline_results"] is not None:
+                base_results.append(done["baseline_results"])
+            continue
         test = data.test.to(device)
         print(f"evaluating set seed {syn.seed}: {num_models} model(s) each of {plan}", flush=True)
         start = now()
@@ -221,6 +241,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             base_results.append(run_protocol(base, test, models, **protocol))
             entry["baseline_evaluation_seconds"] = now() - start
         sets.append(entry)
+        record = {"entry": entry, "results": results[-1], "argv": arguments}
+        record["baseline_results"] = base_results[-1] if args.baseline != "none" else None
+        write_json({**record, "environment": environment(torch.device(device))}, set_file)
     summaries = pooled(results)
     baseline = None
     if base_results:
@@ -320,10 +343,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         flush=True,
     )
     return document
-
-
-def _summaries(results: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
-    return {arch: summarize(accs) for arch, accs in results.items()}
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from benchmarks.common import REPO, now, sync
 from dcl.cli import train_main
 
 EVALUATION_CALLBACK = "dcl.evaluation.SynthesisEvaluation"
+CHECKPOINT_CALLBACK = "lightning.pytorch.callbacks.ModelCheckpoint"
 # The MTT release's buffer.py, behind every published MTT number: 100 experts x 50 epochs.
 PUBLISHED_EXPERTS, PUBLISHED_EXPERT_EPOCHS = 100, 50
 
@@ -68,12 +70,23 @@ def callback_args(config: dict) -> dict:
 
 
 def synthesis_config(args: argparse.Namespace, shipped: dict, run_dir: Path) -> dict:
-    """The second config: scaling, device, data location, and the callbacks replaced."""
+    """The second config: scaling, device, data location, and the callbacks replaced.
+
+    With ``args.checkpoint_every`` the shipped checkpoint callback gives way to one that saves
+    ``last.ckpt`` in ``<run_dir>/checkpoints`` that often, which ``synthesise`` resumes from.
+    """
+    every = getattr(args, "checkpoint_every", None)
+    replaced = {EVALUATION_CALLBACK} | ({CHECKPOINT_CALLBACK} if every else set())
     callbacks = [
         cb
         for cb in shipped.get("trainer", {}).get("callbacks") or []
-        if not (isinstance(cb, dict) and cb.get("class_path") == EVALUATION_CALLBACK)
+        if not (isinstance(cb, dict) and cb.get("class_path") in replaced)
     ]
+    if every:
+        checkpoints = {"dirpath": str(checkpoint_dir(run_dir)), "every_n_train_steps": every}
+        callbacks.append(
+            {"class_path": CHECKPOINT_CALLBACK, "init_args": {**checkpoints, "save_last": True}}
+        )
     callbacks.append(
         {
             "class_path": "benchmarks.reproduce_runs.Progress",
@@ -247,10 +260,30 @@ def synthesise(
     for item in args.override:
         key, _, value = item.partition("=")
         cli_args += [f"--{key}", value]
+    last = checkpoint_dir(run_dir) / "last.ckpt"
+    if getattr(args, "checkpoint_every", None) and last.is_file():
+        cli_args += ["--ckpt_path", str(last)]  # an interrupted (or finished) run goes on
     print("train_synthetic.py " + shlex.join(cli_args), flush=True)
     start = now()
     cli = train_main(cli_args)
     return cli, now() - start, override
+
+
+def finished_set(path: Path, arguments: list[str]) -> dict[str, Any] | None:
+    """A set's record from an earlier run of the same command, else ``None``.
+
+    Each set's accuracies are written as soon as they are measured, so an interrupted list of
+    sets loses at most the set under way; a record made by another command is not reused.
+    """
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return record if record.get("argv") == arguments else None
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    """Where a resumable synthesis run keeps ``last.ckpt``."""
+    return run_dir / "checkpoints"
 
 
 def run_name(args: argparse.Namespace) -> str:

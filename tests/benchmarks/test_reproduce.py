@@ -117,3 +117,29 @@ def test_published_mtt_and_datadam_numbers_are_their_papers():
     ]
     assert "CVPR 2022" in summary.published_source("mtt")
     assert "ICCV 2023" in summary.published_source("datadam")
+
+
+@pytest.mark.slow
+def test_a_rerun_resumes_synthesis_from_its_checkpoint_and_reads_back_evaluated_sets(
+    tmp_path, digits_cache, monkeypatch, capsys
+):
+    argv = ["dm", "digits", "1", "--config", str(QUICKSTART), "--num-models", "1"]
+    argv += ["--epochs", "1", "--synthesis-seeds", "2", "--checkpoint-every", "1"]
+    argv += ["--cache-dir", str(digits_cache), "--device", "cpu", "--baseline", "random"]
+    argv += ["--results-dir", str(tmp_path / "results"), "--run-dir", str(tmp_path / "runs")]
+    first = reproduce.main([*argv, "--steps", "2"])
+    sets = tmp_path / "results" / "dm_digits_ipc1_sets"
+    assert sorted(p.name for p in sets.iterdir()) == ["seed0.json", "seed1.json"]
+    capsys.readouterr()
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("a set evaluated before was evaluated again")
+
+    monkeypatch.setattr(reproduce, "run_protocol", no_evaluation)
+    again = reproduce.main([*argv, "--steps", "2"])  # the same command: nothing to redo
+    out = capsys.readouterr().out
+    assert out.count("--ckpt_path") == 2 and out.count("was evaluated before") == 2
+    assert again["accuracies"] == first["accuracies"] and again["baseline"] == first["baseline"]
+    monkeypatch.undo()
+    longer = reproduce.main([*argv, "--steps", "3"])  # another command: its sets are its own
+    assert longer["steps"] == 3 and "was evaluated before" not in capsys.readouterr().out
