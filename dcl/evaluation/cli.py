@@ -15,11 +15,13 @@ forgetting, built from the real training set without writing a file (the seed de
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import torch
 from jsonargparse import Namespace
 
+from dcl import tuning
 from dcl.baselines.specs import is_spec
 from dcl.data import SyntheticSet
 from dcl.evaluation.autotune import choose_paths
@@ -97,7 +99,7 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
 
 def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
     """One rank of ``evaluate.py``: its share of the models, gathered into the whole table."""
-    device = fabric.device
+    device, start = fabric.device, time.perf_counter()
     try:
         syn, train, test = load_sources(cfg, device)
         models = expand_models(cfg.models, syn.backbone)
@@ -154,6 +156,9 @@ def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
         world_size=fabric.world_size,
         paths={m: path.record() for m, path in paths.items()},
         protocol=PROTOCOL,
+        cpu_model=tuning.cpu_model(),  # rounding and speed differ between CPU models
+        threads=torch.get_num_threads(),
+        seconds=round(time.perf_counter() - start, 1),
         **rate,
         **(lr_settings(cfg.lr, base, "baseline_") if base is not None else {}),
     )

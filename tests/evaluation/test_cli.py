@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import dcl
+from dcl import tuning
 from dcl.baselines import select_baseline
 from dcl.baselines.specs import parse_spec
 from dcl.data import DatasetInfo, SyntheticSet
@@ -66,6 +67,8 @@ def test_saved_set_with_baseline_writes_the_documented_json(saved_set, fast, tmp
     }
     assert (settings["method"], settings["dataset"], settings["ipc"]) == ("random", "digits", 1)
     assert settings["step"] == 0 and settings["device_name"]
+    assert settings["cpu_model"] == tuning.cpu_model() and settings["threads"] >= 1
+    assert settings["seconds"] > 0  # the evaluation's wall time, for results files
 
     table = capsys.readouterr().out
     assert "ConvNet" in table and "random acc %" in table and "gain" in table
@@ -115,7 +118,10 @@ def test_config_file_is_equivalent_to_flags(saved_set, fast, tmp_path):
     config = tmp_path / "eval.yaml"
     pairs = dict(zip(flags[::2], flags[1::2], strict=True))
     config.write_text("".join(f"{k[2:]}: {v}\n" for k, v in pairs.items()))
-    assert main(["--config", str(config)]) == main(flags)
+    from_file, from_flags = main(["--config", str(config)]), main(flags)
+    for doc in (from_file, from_flags):
+        del doc["settings"]["seconds"]  # wall time: the one field that may differ
+    assert from_file == from_flags
 
 
 @pytest.mark.parametrize(
