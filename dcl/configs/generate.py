@@ -84,7 +84,8 @@ def config(method: str, dataset: str, ipc: int) -> dict:
         "default_root_dir": f"runs/{method}/{dataset}_ipc{ipc}",
         "callbacks": [checkpoint, evaluation],
     }
-    data = {"dataset": dataset, "root": "data", "download": False}
+    # No root: --data.root or $DCL_DATA_ROOT (else ./data) says where this machine keeps it.
+    data = {"dataset": dataset, "download": False}
     return {"seed_everything": 0, "trainer": trainer, "model": model, "data": data}
 
 
