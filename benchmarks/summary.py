@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 
 from benchmarks.common import RESULTS
-from benchmarks.summary_sections import OLD_PROTOCOL_NOTE, extra_sections, protocol_mark
+from benchmarks.summary_sections import OLD_PROTOCOL_NOTE, extra_sections, portable, protocol_mark
 
 # REFERENCE.md section 7: published test accuracy (%) of ConvNet, {ipc: (mean, std or None)}.
 _TRIPLE = (1, 10, 50)
@@ -277,7 +277,8 @@ def render(folder: Path) -> str:
         "edit by hand. Published numbers: `../shared/REFERENCE.md` section 7 (ConvNet, mean ± "
         "std over models; the papers pool 5 synthesis runs × 20 models); MTT's and DataDAM's "
         "from their papers (CIFAR-10 means). How each run was made: "
-        "`benchmarks/README.md`.",
+        "`benchmarks/README.md`; commands show a data folder outside the repository as "
+        "`$DCL_DATA_ROOT` (the JSON files record the path used).",
         "",
         "## Where we stand",
         "",
@@ -294,7 +295,7 @@ def render(folder: Path) -> str:
         "",
         "Commands:",
         "",
-        *[f"- `{d['_file']}`: `{d.get('command', '?')}`" for d in runs],
+        *[f"- `{d['_file']}`: `{portable(d.get('command', '?'))}`" for d in runs],
         "",
         "## Throughput",
         "",
@@ -310,7 +311,7 @@ def render(folder: Path) -> str:
         "",
         *(throughput_table(speeds) if speeds else ["No throughput results yet."]),
         "",
-        *[f"- `{d['_file']}`: `{d.get('command', '?')}`" for d in speeds],
+        *[f"- `{d['_file']}`: `{portable(d.get('command', '?'))}`" for d in speeds],
         "",
         *extra_sections(folder),
     ]

@@ -7,6 +7,7 @@ and ``nas.py`` for the applications) and returns Markdown lines; an absent file 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 # Documents without per-network recipes predate the release-faithful evaluation (issue 13:
@@ -38,9 +39,29 @@ def _pm(stats: dict) -> str:
     return f"{stats['mean']:.1f} ± {stats['std']:.1f}"
 
 
+# A data-root option's value: ``--data-root DIR``, ``--data_root DIR`` or ``data.root=DIR``.
+_DATA_ROOT = re.compile(r"(--data[-_]root[ =]|data\.root=)(\S+)")
+
+
+def portable(command: str) -> str:
+    """``command`` with a data folder outside the repository shown as ``$DCL_DATA_ROOT``.
+
+    Where the machine that ran it kept its datasets (an absolute path, or one above the
+    repository) means nothing on another; the JSON still records the path. Folders inside the
+    repository (``.cache/cifar10-jpeg``, ``data``) are kept.
+    """
+
+    def shown(match: re.Match) -> str:
+        folder = match.group(2)
+        outside = folder.startswith(("/", "~", "..", "'/", "'..", "$"))
+        return match.group(1) + ("$DCL_DATA_ROOT" if outside else folder)
+
+    return _DATA_ROOT.sub(shown, command)
+
+
 def _command(settings: dict, script: str, keys: list[str]) -> str:
     options = " ".join(f"--{k} {settings[k]}" for k in keys if settings.get(k) is not None)
-    return f"`python {script} {options}`"
+    return f"`{portable(f'python {script} {options}')}`"
 
 
 def coreset_section(folder: Path) -> list[str]:
@@ -161,7 +182,7 @@ def precision_section(folder: Path) -> list[str]:
                 f"| {sum(base) / len(base) if base else float('nan'):.1f} | {row['seconds']:.0f} "
                 f"| {doc['environment']['device_name']}; {_threads(doc)} |"
             )
-        lines += [*_old_protocol(doc), "", f"Command: `{doc['command']}`", ""]
+        lines += [*_old_protocol(doc), "", f"Command: `{portable(doc['command'])}`", ""]
     return lines
 
 
@@ -195,7 +216,7 @@ def evaluation_speed_section(folder: Path) -> list[str]:
             f"| {r['ratio_without_probe']:.2f}× | {env['device_name']}, {env['date'][:10]} |"
         )
     lines += ["", "Commands:", ""]
-    lines += [f"- `{d['command']}`" for d in docs]
+    lines += [f"- `{portable(d['command'])}`" for d in docs]
     return [*lines, ""]
 
 
