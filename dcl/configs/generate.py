@@ -1,4 +1,6 @@
-"""Writes dcl/configs/<method>/<dataset>_ipc<N>.yaml with the published settings (REFERENCE 3-6).
+"""Writes dcl/configs/<method>/<dataset>_ipc<N>.yaml with the published settings.
+
+The settings are those of docs/reference.md sections 3 to 6 (DC, DSA, DM) and 10 (MTT, DataDAM).
 
 Run ``python -m dcl.configs.generate`` after changing a published setting; the YAML files are the
 user-facing artefacts and are committed.

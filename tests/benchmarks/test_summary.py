@@ -69,11 +69,11 @@ def test_summary_puts_published_numbers_beside_ours(tmp_path: Path) -> None:
     assert out == tmp_path / "README.md"
     row = next(line for line in text.splitlines() if line.startswith("| DM | cifar10"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    # ours, random real (same protocol), published DM, published random (REFERENCE section 7)
+    # ours, random real (same protocol), published DM, published random (docs/reference.md)
     assert cells[6:10] == ["41.0 ± 1.0", "25.5 ± 0.5", "48.9 ± 0.6", "26.0 ± 1.2"]
     assert cells[3] == "300 (20000)" and cells[4] == "64 (256)"
     mnist_row = next(line for line in text.splitlines() if line.startswith("| DM | mnist"))
-    assert "| n/a |" in mnist_row  # REFERENCE section 7 has no DM number for MNIST
+    assert "| n/a |" in mnist_row  # no published DM number for MNIST
     assert "+15.5 points over random real" in text
     assert "difference -7.9 points" in text
     assert "steps 300/20000" in text
