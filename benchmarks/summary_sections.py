@@ -10,18 +10,19 @@ import json
 import re
 from pathlib import Path
 
-# Documents without per-network recipes predate the release-faithful evaluation (issue 13:
-# E + 1 epochs with a momentum restart, crop_noise for batch-norm networks on DC sets, the
-# set's own DSA strategy, eval_mode S); their rows are marked so they are not mixed up.
+# Documents without per-network recipes predate the evaluation that follows the release's
+# evaluate_synset (docs/reference.md section 6: E + 1 epochs with a momentum restart, crop_noise
+# for batch-norm networks on DC sets, the set's own DSA strategy, eval_mode S); their rows are
+# marked so they are not mixed up.
 OLD_PROTOCOL = "†"
 OLD_PROTOCOL_NOTE = (
-    f"{OLD_PROTOCOL} Measured before the evaluation followed the release exactly (issue 13): "
-    "E epochs instead of E + 1, no momentum restart at the learning-rate drop."
+    f"{OLD_PROTOCOL} Measured before the evaluation followed the release's evaluate_synset "
+    "exactly: E epochs instead of E + 1, no momentum restart at the learning-rate drop."
 )
 
 
 def protocol_mark(settings: dict) -> str:
-    """``†`` for a result measured with the evaluation protocol before issue 13, else empty."""
+    """``†`` for a result measured before the release's evaluation protocol, else empty."""
     new = "recipes" in settings or "evaluation_protocol" in settings
     return "" if new else f" {OLD_PROTOCOL}"
 

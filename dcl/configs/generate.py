@@ -107,7 +107,8 @@ def main() -> None:
 
 # DataDAM (Sajedi et al., ICCV 2023): the release's main_DataDAM.py defaults. Its get_network
 # builds "ConvNet" with batch norm, for synthesis and for evaluation (eval_mode SS), and the
-# authors answer reproduction issues with "use batch normalisation" (DataDAM issue #8).
+# authors, asked why reproductions with instance norm fall short, answer "use batch
+# normalisation" (docs/reference.md section 10 and its sources).
 DATADAM_DATASETS = ("cifar10", "cifar100")
 DATADAM_NOTE = (
     "# The release's main_DataDAM.py: batch-norm ConvNet (its get_network's \"ConvNet\") for\n"

@@ -84,13 +84,13 @@ def test_summary_puts_published_numbers_beside_ours(tmp_path: Path) -> None:
 
 def test_rows_measured_before_the_release_protocol_are_marked(tmp_path: Path) -> None:
     old = _reproduction()
-    del old["recipes"]  # written before issue 13: no per-network recipes
+    del old["recipes"]  # written before the release's protocol: no per-network recipes
     (tmp_path / "dm_cifar10_ipc10_cpu.json").write_text(json.dumps(old))
     (tmp_path / "dm_mnist_ipc1_cpu.json").write_text(json.dumps(_reproduction(dataset="mnist")))
     text = summary.main(["--results", str(tmp_path)]).read_text()
     assert any(line.startswith("| DM † | cifar10") for line in text.splitlines())
     assert any(line.startswith("| DM | mnist") for line in text.splitlines())
-    assert "† Measured before the evaluation followed the release exactly" in text
+    assert "† Measured before the evaluation followed the release's evaluate_synset" in text
 
 
 def test_published_table_is_reference_section_7() -> None:
