@@ -38,8 +38,19 @@ SHORT = [
 ]
 
 
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without what points Python at other code.
+
+    ``PYTHONPATH`` at a source tree holding ``*.egg-info`` (left by an in-place build) would
+    make pip see the package as installed in the new environment and install nothing.
+    """
+    hidden = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    return {k: v for k, v in os.environ.items() if k not in hidden} | extra
+
+
 def run(command: list[str | Path], **kwargs) -> subprocess.CompletedProcess:
     """Run ``command``; on failure, fail the test with its output (not a bare exit status)."""
+    kwargs.setdefault("env", clean_environment())
     done = subprocess.run([str(c) for c in command], capture_output=True, text=True, **kwargs)
     if done.returncode != 0:
         pytest.fail(f"{command[0]} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
@@ -55,7 +66,7 @@ def build_wheel(out: Path) -> Path:
     shutil.copytree(REPO / "dcl", source / "dcl", ignore=shutil.ignore_patterns("__pycache__"))
     # No isolation and no index: the build uses this environment's setuptools, offline.
     pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index"]
-    run([*pip, "--wheel-dir", out / "wheels", source])
+    run([*pip, "--wheel-dir", out / "wheels", source], cwd=out)
     (wheel,) = (out / "wheels").glob("dcl_condense-*.whl")
     return wheel
 
@@ -71,7 +82,7 @@ def fresh_environment(root: Path, wheel: Path) -> Path:
     python = root / "bin" / "python"
     # This interpreter's pip installs into the new environment (--python), offline.
     pip = [sys.executable, "-m", "pip", "--python", python]
-    run([*pip, "install", "--no-deps", "--no-index", wheel])
+    run([*pip, "install", "--no-deps", "--no-index", wheel], cwd=root)  # cwd: not the clone
     probe = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     site = Path(run([python, "-c", probe]).stdout.strip())
     ours = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
@@ -85,8 +96,9 @@ def test_the_wheel_runs_the_quick_start_in_a_fresh_environment(tmp_path):
     bin_dir = fresh_environment(tmp_path / "env", wheel)
     work = tmp_path / "work"  # neither the source tree nor a folder named like a config
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(DCL_CACHE_DIR=str(tmp_path / "cache"), DCL_AUTOTUNE_CACHE=str(tmp_path / "at.json"))
+    env = clean_environment(
+        DCL_CACHE_DIR=str(tmp_path / "cache"), DCL_AUTOTUNE_CACHE=str(tmp_path / "at.json")
+    )
 
     where = f"import dcl, importlib.metadata as m; print(dcl.__file__, m.version('{DISTRIBUTION}'))"
     module, version = run([bin_dir / "python", "-c", where], cwd=work, env=env).stdout.split()
