@@ -1,7 +1,8 @@
 """Class-incremental continual learning with condensed memories: ``python continual.py --help``.
 
-Example (CPU-sized): ``python continual.py --dataset mnist --data_root ../shared/datasets
---steps 5 --ipc 10 --methods dm,herding,random --output results/continual``.
+Example (CPU-sized): ``python continual.py --dataset mnist --data_root /path/to/datasets
+--steps 5 --ipc 10 --methods dm,herding,random --output results/continual`` (without
+``--data_root``: ``$DCL_DATA_ROOT``, else ``./data``).
 """
 
 import sys

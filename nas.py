@@ -1,7 +1,8 @@
 """Condensed sets as an architecture-search proxy: ``python nas.py --help``.
 
-Example (CPU-sized): ``python nas.py --dataset mnist --data_root ../shared/datasets --ipc 10
---full_subset 6000 --output results/nas``.
+Example (CPU-sized): ``python nas.py --dataset mnist --data_root /path/to/datasets --ipc 10
+--full_subset 6000 --output results/nas`` (without ``--data_root``: ``$DCL_DATA_ROOT``, else
+``./data``).
 """
 
 import sys

@@ -10,19 +10,22 @@
 #   synthesis step, real batch 32: DM MNIST 1 ipc 1.0, DC MNIST 1 ipc 2.1, DM CIFAR-10 10 ipc 1.4
 #   evaluation epoch: MNIST 1 ipc 0.07 (DSA) / 0.06 (DC aug.), CIFAR-10 10 ipc 0.83 (DSA);
 #   one test pass over the 10,000 test images: about 41 per model.
-# Environment: PYTHON (default .venv/bin/python), MNIST_ROOT (default ../shared/datasets),
-# DCL_CACHE_DIR (default .cache/dcl).
+# Environment: PYTHON (default .venv/bin/python), DCL_DATA_ROOT (required: the folder holding
+# torchvision's MNIST/raw and cifar10-jpeg.tar.gz, the CIFAR-10 image folder packed as
+# cifar10-jpeg/{train,test}/<class>/), MNIST_ROOT (default $DCL_DATA_ROOT), DCL_CACHE_DIR
+# (default .cache/dcl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-MNIST_ROOT=${MNIST_ROOT:-../shared/datasets}
+DATA=${DCL_DATA_ROOT:?set DCL_DATA_ROOT to the folder holding MNIST/raw and cifar10-jpeg.tar.gz}
+MNIST_ROOT=${MNIST_ROOT:-$DATA}
 CIFAR_ROOT=.cache/cifar10-jpeg
 export DCL_CACHE_DIR=${DCL_CACHE_DIR:-$PWD/.cache/dcl}
 export PYTHONUNBUFFERED=1
 part=${1:-all}
 
 if [[ ! -d $CIFAR_ROOT/train ]]; then
-    mkdir -p .cache && tar xzf ../shared/datasets/cifar10-jpeg.tar.gz -C .cache
+    mkdir -p .cache && tar xzf "$DATA/cifar10-jpeg.tar.gz" -C .cache
 fi
 
 # Shared evaluation protocol of the suite: 3 fresh ConvNets x 300 epochs per set (published:

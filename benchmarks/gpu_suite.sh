@@ -3,8 +3,9 @@
 # class, the GPU throughput table, then MTT (CIFAR-10, 1 and 10 ipc) and DataDAM (CIFAR-10, 10
 # ipc), one device-tool call (at most 10 minutes) per run.
 #
-# 1. Here, on the development machine (packs the data and the wheels the device lacks):
-#        bash benchmarks/gpu_suite.sh prepare
+# 1. Here, on the development machine (packs the data and the wheels the device lacks; reads
+#    MNIST/ and cifar10-jpeg.tar.gz from $DCL_DATA_ROOT):
+#        DCL_DATA_ROOT=/path/to/datasets bash benchmarks/gpu_suite.sh prepare
 # 2. Through the device tool, once per run (carry: [".cache/gpu", ".whl"], timeout_s 600):
 #        DCL_COMMIT=<git rev-parse HEAD> bash benchmarks/gpu_suite.sh run next
 #    `next` is the first run of RUNS below whose result is not yet in results/ (so successive
@@ -19,7 +20,8 @@
 # DSA at 10 ipc (10000 steps, 50 inner epochs on 9 of every 10) is the run most likely to be
 # cut short. Throughput runs: DM, DC and DSA at 10 ipc, real batch 256, 30 timed steps, each
 # with its default (autotuned) row. evalspeed-cifar10: 20 ConvNets x E=1000 on a 10-ipc set,
-# ours with default flags against the release's evaluate_synset loop (issue 16's 5x target).
+# ours with default flags against the release's evaluate_synset loop (the 5x target for a
+# 20-model evaluation on GPU, README "Speed").
 # EXTRA_ARGS are appended to every reproduce call and DEVICE (default cuda) picks the device,
 # e.g. DEVICE=cpu EXTRA_ARGS="--steps 3 --num-models 1 --epochs 1" for a dry run on a CPU.
 # MTT runs (mtt-cifar10-1, mtt-cifar10-10) are REDUCED: the published numbers (46.3 / 65.3 %)
@@ -47,9 +49,10 @@ RUNS=(dm-cifar10-1 dm-cifar10-10 dm-mnist-1 dm-mnist-10
 WHEELS=(jsonargparse==4.53.0 docstring-parser==0.18.0 typeshed-client==2.14.0)
 
 prepare() {
+    local data=${DCL_DATA_ROOT:?set DCL_DATA_ROOT to the folder holding MNIST/ and cifar10-jpeg.tar.gz}
     mkdir -p .cache/gpu
-    tar czf .cache/gpu/mnist.tar.gz -C ../shared/datasets MNIST
-    cp -f ../shared/datasets/cifar10-jpeg.tar.gz .cache/gpu/
+    tar czf .cache/gpu/mnist.tar.gz -C "$data" MNIST
+    cp -f "$data/cifar10-jpeg.tar.gz" .cache/gpu/
     grep -qx '/.whl/' .gitignore || echo /.whl/ >> .git/info/exclude
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp --platform manylinux2014_x86_64 -d .whl "${WHEELS[@]}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the test suite under the CPU kernel choices of other x86-64 machines (issue 12).
+# Run the test suite under the CPU kernel choices of other x86-64 machines, so that no test's
+# verdict depends on the vector units or thread count of the machine that runs it.
 #
 #   bash benchmarks/kernel_matrix.sh [pytest args...]   # e.g. -m numerics
 #   python -m benchmarks.spread_table outputs/kernel_matrix   # measured spreads -> results/

@@ -1,4 +1,4 @@
-"""Plain implementations written from REFERENCE.md, independent of ``dcl``: a check on the library.
+"""Plain implementations from docs/reference.md, independent of ``dcl``: a check on the library.
 
 The DSA operators work on one image at a time with explicit loops over pixels (section 4, with
 the release's torch 1.2 conventions: ``align_corners=True`` sampling, zero fill), and the

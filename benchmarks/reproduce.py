@@ -86,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Evaluation pool or names (default S: backbone, batch norm -> instance norm).",
     )
-    p.add_argument("--data-root", default=None, help="Dataset folder (default: the config's).")
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="Dataset folder (default: the config's, else $DCL_DATA_ROOT, else ./data).",
+    )
     p.add_argument("--imagefolder", action="store_true", help="--data-root is an image folder.")
     p.add_argument("--cache-dir", default=None, help="Dataset cache (default $DCL_CACHE_DIR).")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda.")

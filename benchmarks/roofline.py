@@ -1,4 +1,4 @@
-"""How close an evaluation training step already runs to this CPU's float32 peak (issue 16).
+"""How close an evaluation training step already runs to this CPU's float32 peak.
 
 Usage::
 

@@ -1,4 +1,4 @@
-"""DM's successors beside DM at one budget: DM, DataDAM and MTT on the bundled digits (issue 17).
+"""DM's successors beside DM at one budget: DM, DataDAM and MTT on the bundled digits.
 
 Usage::
 

@@ -7,20 +7,22 @@ and ``nas.py`` for the applications) and returns Markdown lines; an absent file 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
-# Documents without per-network recipes predate the release-faithful evaluation (issue 13:
-# E + 1 epochs with a momentum restart, crop_noise for batch-norm networks on DC sets, the
-# set's own DSA strategy, eval_mode S); their rows are marked so they are not mixed up.
+# Documents without per-network recipes predate the evaluation that follows the release's
+# evaluate_synset (docs/reference.md section 6: E + 1 epochs with a momentum restart, crop_noise
+# for batch-norm networks on DC sets, the set's own DSA strategy, eval_mode S); their rows are
+# marked so they are not mixed up.
 OLD_PROTOCOL = "†"
 OLD_PROTOCOL_NOTE = (
-    f"{OLD_PROTOCOL} Measured before the evaluation followed the release exactly (issue 13): "
-    "E epochs instead of E + 1, no momentum restart at the learning-rate drop."
+    f"{OLD_PROTOCOL} Measured before the evaluation followed the release's evaluate_synset "
+    "exactly: E epochs instead of E + 1, no momentum restart at the learning-rate drop."
 )
 
 
 def protocol_mark(settings: dict) -> str:
-    """``†`` for a result measured with the evaluation protocol before issue 13, else empty."""
+    """``†`` for a result measured before the release's evaluation protocol, else empty."""
     new = "recipes" in settings or "evaluation_protocol" in settings
     return "" if new else f" {OLD_PROTOCOL}"
 
@@ -38,9 +40,29 @@ def _pm(stats: dict) -> str:
     return f"{stats['mean']:.1f} ± {stats['std']:.1f}"
 
 
+# A data-root option's value: ``--data-root DIR``, ``--data_root DIR`` or ``data.root=DIR``.
+_DATA_ROOT = re.compile(r"(--data[-_]root[ =]|data\.root=)(\S+)")
+
+
+def portable(command: str) -> str:
+    """``command`` with a data folder outside the repository shown as ``$DCL_DATA_ROOT``.
+
+    Where the machine that ran it kept its datasets (an absolute path, or one above the
+    repository) means nothing on another; the JSON still records the path. Folders inside the
+    repository (``.cache/cifar10-jpeg``, ``data``) are kept.
+    """
+
+    def shown(match: re.Match) -> str:
+        folder = match.group(2)
+        outside = folder.startswith(("/", "~", "..", "'/", "'..", "$"))
+        return match.group(1) + ("$DCL_DATA_ROOT" if outside else folder)
+
+    return _DATA_ROOT.sub(shown, command)
+
+
 def _command(settings: dict, script: str, keys: list[str]) -> str:
     options = " ".join(f"--{k} {settings[k]}" for k in keys if settings.get(k) is not None)
-    return f"`python {script} {options}`"
+    return f"`{portable(f'python {script} {options}')}`"
 
 
 def coreset_section(folder: Path) -> list[str]:
@@ -161,7 +183,7 @@ def precision_section(folder: Path) -> list[str]:
                 f"| {sum(base) / len(base) if base else float('nan'):.1f} | {row['seconds']:.0f} "
                 f"| {doc['environment']['device_name']}; {_threads(doc)} |"
             )
-        lines += [*_old_protocol(doc), "", f"Command: `{doc['command']}`", ""]
+        lines += [*_old_protocol(doc), "", f"Command: `{portable(doc['command'])}`", ""]
     return lines
 
 
@@ -195,7 +217,7 @@ def evaluation_speed_section(folder: Path) -> list[str]:
             f"| {r['ratio_without_probe']:.2f}× | {env['device_name']}, {env['date'][:10]} |"
         )
     lines += ["", "Commands:", ""]
-    lines += [f"- `{d['command']}`" for d in docs]
+    lines += [f"- `{portable(d['command'])}`" for d in docs]
     return [*lines, ""]
 
 

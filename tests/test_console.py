@@ -102,7 +102,7 @@ def test_the_wheel_ships_configs_and_four_commands(tmp_path):
     if build.returncode != 0 and "setuptools" in build.stderr:
         pytest.skip(f"cannot build a wheel here (no setuptools from the index): {build.stderr}")
     assert build.returncode == 0, build.stderr
-    (wheel,) = tmp_path.glob("dcl-*.whl")
+    (wheel,) = tmp_path.glob("dcl_condense-*.whl")  # the distribution's name, not dcl
     files = zipfile.ZipFile(wheel).namelist()
     shipped = {f.removeprefix("dcl/configs/").removesuffix(".yaml") for f in files}
     assert set(config_names()) <= shipped

@@ -10,6 +10,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from dcl.baselines import select_indices
 from dcl.data import ClassImages, load_real
+from dcl.data.cache import resolve_data_root
 from dcl.evaluation.report import json_safe
 from dcl.evaluation.sources import device_name, resolve_device
 
@@ -18,7 +19,7 @@ Option = tuple[str, Any, Any, str]
 
 COMMON_OPTIONS: list[Option] = [
     ("--dataset", str, "digits", "Registry name."),
-    ("--data_root", str, "data", "Folder of the dataset."),
+    ("--data_root", str | None, None, "Dataset folder (default: $DCL_DATA_ROOT, else ./data)."),
     ("--download", bool, False, "Fetch via torchvision."),
     ("--cache_dir", str | None, None, "Dataset cache."),
     ("--seed", int, 0, "Seed of every random draw."),
@@ -84,6 +85,7 @@ def run_command(
 ) -> dict[str, Any]:
     """Parse, set threads, run ``body``; usage errors for bad settings; add settings, version."""
     cfg = parser.parse_args(args)
+    cfg.data_root = str(resolve_data_root(cfg.data_root))  # the JSON names the folder read
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:

@@ -1,6 +1,6 @@
 """Class-incremental continual learning with a condensed (or selected) memory, DM paper style.
 
-Protocol (REFERENCE section 7, the DM paper's setting): the classes of a dataset arrive
+Protocol (docs/reference.md section 7, the DM paper's setting): the classes of a dataset arrive
 in ``T`` steps, in a seeded random class order. At each step only the new classes' training
 images are available; they are condensed with DM (or selected: herding, random) into ``ipc``
 images per class that join a memory that is never revised. A freshly initialised network is then

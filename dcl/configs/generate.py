@@ -1,4 +1,6 @@
-"""Writes dcl/configs/<method>/<dataset>_ipc<N>.yaml with the published settings (REFERENCE 3-6).
+"""Writes dcl/configs/<method>/<dataset>_ipc<N>.yaml with the published settings.
+
+The settings are those of docs/reference.md sections 3 to 6 (DC, DSA, DM) and 10 (MTT, DataDAM).
 
 Run ``python -m dcl.configs.generate`` after changing a published setting; the YAML files are the
 user-facing artefacts and are committed.
@@ -84,7 +86,8 @@ def config(method: str, dataset: str, ipc: int) -> dict:
         "default_root_dir": f"runs/{method}/{dataset}_ipc{ipc}",
         "callbacks": [checkpoint, evaluation],
     }
-    data = {"dataset": dataset, "root": "data", "download": False}
+    # No root: --data.root or $DCL_DATA_ROOT (else ./data) says where this machine keeps it.
+    data = {"dataset": dataset, "download": False}
     return {"seed_everything": 0, "trainer": trainer, "model": model, "data": data}
 
 
@@ -104,7 +107,8 @@ def main() -> None:
 
 # DataDAM (Sajedi et al., ICCV 2023): the release's main_DataDAM.py defaults. Its get_network
 # builds "ConvNet" with batch norm, for synthesis and for evaluation (eval_mode SS), and the
-# authors answer reproduction issues with "use batch normalisation" (DataDAM issue #8).
+# authors, asked why reproductions with instance norm fall short, answer "use batch
+# normalisation" (docs/reference.md section 10 and its sources).
 DATADAM_DATASETS = ("cifar10", "cifar100")
 DATADAM_NOTE = (
     "# The release's main_DataDAM.py: batch-norm ConvNet (its get_network's \"ConvNet\") for\n"

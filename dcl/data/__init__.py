@@ -1,6 +1,6 @@
 """Real datasets (registry, compact cache, class-balanced sampling) and synthetic sets."""
 
-from dcl.data.cache import dataset_info, load_split
+from dcl.data.cache import dataset_info, default_data_root, load_split
 from dcl.data.images import ClassImages
 from dcl.data.module import RealDataModule, load_real
 from dcl.data.registry import DATASET_NAMES, DatasetInfo, DatasetNotFoundError, check_name
@@ -15,6 +15,7 @@ __all__ = [
     "SyntheticSet",
     "check_name",
     "dataset_info",
+    "default_data_root",
     "load_real",
     "load_split",
 ]

@@ -23,6 +23,25 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("DCL_CACHE_DIR", Path.home() / ".cache" / "dcl"))
 
 
+DATA_ROOT_VARIABLE = "DCL_DATA_ROOT"
+
+
+def default_data_root() -> Path:
+    """``$DCL_DATA_ROOT`` if set and not empty, else ``data`` (relative to the working folder).
+
+    The folder datasets are read from when no root is given: ``--data.root`` (and a config
+    without ``data.root``), ``--data_root`` and ``--root`` left unset, or ``root=None`` in
+    Python. One variable then points every command at a machine's datasets; an explicit root
+    always wins.
+    """
+    return Path(os.environ.get(DATA_ROOT_VARIABLE) or "data")
+
+
+def resolve_data_root(root: str | Path | None) -> Path:
+    """``root`` as a path, or ``default_data_root()`` when it is ``None``."""
+    return default_data_root() if root is None else Path(root)
+
+
 def save_atomic(obj: object, path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename: never half a file.
 
@@ -89,7 +108,7 @@ def channel_stats(images: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]
 
 def load_split(
     name: str,
-    root: str | Path,
+    root: str | Path | None,
     train: bool,
     download: bool = False,
     cache_dir: str | Path | None = None,
@@ -100,11 +119,12 @@ def load_split(
     The first call reads the source (torchvision files, an image folder, scikit-learn) and writes a
     cache file; later calls read only that file. A cache that is unreadable or does not match the
     request is rebuilt with a warning, never served. ``image_size`` (image folders only) resizes
-    and centre-crops every image to that square side; each size has its own cache file.
+    and centre-crops every image to that square side; each size has its own cache file. A
+    ``root`` of ``None`` reads ``default_data_root()`` (``$DCL_DATA_ROOT``, else ``data``).
     """
     name = check_name(name)
     check_image_size(name, image_size)
-    root = Path(root).expanduser().resolve()
+    root = resolve_data_root(root).expanduser().resolve()
     split = "train" if train else "test"
     bundled = name == "digits"  # no files: the root plays no part
     key = {

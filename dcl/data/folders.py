@@ -29,7 +29,8 @@ def missing_error(name: str, root: Path, looked_for: str) -> DatasetNotFoundErro
     """The error for absent dataset files: where we looked and how to provide them."""
     return DatasetNotFoundError(
         f"{name} not found: looked for {looked_for} under '{root}'. Pass --data.download true to "
-        f"download it there, or point --data.root at a folder that already holds it."
+        "download it there, or point --data.root (or the DCL_DATA_ROOT environment variable) at "
+        "a folder that already holds it."
     )
 
 

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from dcl.data.cache import dataset_info, load_split
+from dcl.data.cache import dataset_info, load_split, resolve_data_root
 from dcl.data.images import ClassImages
 from dcl.data.memory import decode_dataset, memory_info, memory_splits
 from dcl.data.registry import STATIC_INFO, DatasetInfo, check_image_size, check_name
@@ -32,7 +32,8 @@ class RealDataModule(L.LightningDataModule):
     Args:
         dataset: Registry name: digits, mnist, fashionmnist, svhn, cifar10, cifar100,
             tinyimagenet or imagefolder.
-        root: Folder holding the dataset files (``root/{train,test}/<class>`` for imagefolder).
+        root: Folder holding the dataset files (``root/{train,test}/<class>`` for imagefolder);
+            ``None``: ``$DCL_DATA_ROOT`` if set, else ``data`` (``default_data_root``).
         download: Download through torchvision when the files are missing.
         cache_dir: Where compact uint8 copies of each split are kept (default ``$DCL_CACHE_DIR``
             or ``~/.cache/dcl``).
@@ -56,7 +57,7 @@ class RealDataModule(L.LightningDataModule):
     def __init__(
         self,
         dataset: str = "digits",
-        root: str = "data",
+        root: str | None = None,
         download: bool = False,
         cache_dir: str | None = None,
         seed: int | None = None,
@@ -74,7 +75,8 @@ class RealDataModule(L.LightningDataModule):
         self.image_size = check_image_size(self.dataset, image_size)
         # Splits given in memory (from_tensors, from_datasets); None: read the registry dataset.
         self._splits: dict[str, dict] | None = None
-        self.root, self.download, self.cache_dir = root, download, cache_dir
+        self.root = str(resolve_data_root(root))  # resolved: records name the folder read
+        self.download, self.cache_dir = download, cache_dir
         self.seed, self.steps_per_epoch = seed, steps_per_epoch
         self.test_batch_size, self.num_workers = test_batch_size, num_workers
         self.train: ClassImages | None = None

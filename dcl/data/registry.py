@@ -83,7 +83,7 @@ FASHION_CLASSES = (
 )
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 
-# Published statistics (REFERENCE section 1); the others are measured on the train split.
+# Published statistics (docs/reference.md section 1); the others are measured on the train split.
 STATIC_INFO: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo("mnist", 1, 28, 10, DIGIT_CLASSES, (0.1307,), (0.3081,)),
     "fashionmnist": DatasetInfo("fashionmnist", 1, 28, 10, FASHION_CLASSES, (0.2861,), (0.3530,)),

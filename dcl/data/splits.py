@@ -18,12 +18,15 @@ if TYPE_CHECKING:
 
 def load_real(
     dataset: str,
-    root: str | Path = "data",
+    root: str | Path | None = None,
     download: bool = False,
     cache_dir: str | Path | None = None,
     image_size: int | None = None,
 ) -> tuple[ClassImages, ClassImages]:
-    """Load train and test splits of a registered dataset as ``ClassImages`` on the CPU."""
+    """Load train and test splits of a registered dataset as ``ClassImages`` on the CPU.
+
+    ``root`` ``None`` reads ``default_data_root()``: ``$DCL_DATA_ROOT``, else ``data``.
+    """
     train = load_split(dataset, root, True, download, cache_dir, image_size)
     test = load_split(dataset, root, False, download, cache_dir, image_size)
     info = dataset_info(dataset, train)

@@ -24,6 +24,7 @@ from jsonargparse import Namespace
 from dcl import tuning
 from dcl.baselines.specs import is_spec
 from dcl.data import SyntheticSet
+from dcl.data.cache import resolve_data_root
 from dcl.evaluation.autotune import choose_paths
 from dcl.evaluation.distributed import gather_results
 from dcl.evaluation.learning_rate import lr_settings
@@ -74,6 +75,7 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
 
     parser = build_parser()
     cfg = parser.parse_args(args)
+    cfg.data_root = str(resolve_data_root(cfg.data_root))  # the JSON names the folder read
     try:
         if cfg.num_models < 1 or (cfg.epochs is not None and cfg.epochs < 1):
             raise ValueError("--num_models and --epochs must be at least 1.")

@@ -72,9 +72,10 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument(
         "--data_root",
-        type=str,
-        default="data",
-        help="Folder holding the real dataset (root/{train,test}/<class> for imagefolder).",
+        type=str | None,
+        default=None,
+        help="Folder holding the real dataset (root/{train,test}/<class> for imagefolder); "
+        "default: $DCL_DATA_ROOT, else ./data.",
     )
     parser.add_argument(
         "--cache_dir",

@@ -1,6 +1,6 @@
 """How the release trains an evaluation network on a set: augmentation, strategy, epochs, schedule.
 
-REFERENCE section 6, checked against the authors' ``evaluate_synset``, ``get_daparam`` and
+docs/reference.md section 6, checked against the authors' ``evaluate_synset``, ``get_daparam`` and
 ``main.py``: the recipe depends on the method that made the set, the dataset and the evaluation
 network, so every published number is measured the way it was measured there.
 """

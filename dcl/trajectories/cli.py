@@ -40,7 +40,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument(
         "--dataset", type=str, default="cifar10", help=f"One of {', '.join(DATASET_NAMES)}."
     )
-    parser.add_argument("--root", type=str, default="data", help="Folder holding the dataset.")
+    parser.add_argument(
+        "--root",
+        type=str | None,
+        default=None,
+        help="Folder holding the dataset (default: $DCL_DATA_ROOT, else ./data).",
+    )
     parser.add_argument("--download", type=bool, default=False, help="Fetch via torchvision.")
     parser.add_argument(
         "--cache_dir", type=str | None, default=None, help="Dataset cache (default $DCL_CACHE_DIR)."

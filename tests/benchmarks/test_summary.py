@@ -69,11 +69,11 @@ def test_summary_puts_published_numbers_beside_ours(tmp_path: Path) -> None:
     assert out == tmp_path / "README.md"
     row = next(line for line in text.splitlines() if line.startswith("| DM | cifar10"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    # ours, random real (same protocol), published DM, published random (REFERENCE section 7)
+    # ours, random real (same protocol), published DM, published random (docs/reference.md)
     assert cells[6:10] == ["41.0 ± 1.0", "25.5 ± 0.5", "48.9 ± 0.6", "26.0 ± 1.2"]
     assert cells[3] == "300 (20000)" and cells[4] == "64 (256)"
     mnist_row = next(line for line in text.splitlines() if line.startswith("| DM | mnist"))
-    assert "| n/a |" in mnist_row  # REFERENCE section 7 has no DM number for MNIST
+    assert "| n/a |" in mnist_row  # no published DM number for MNIST
     assert "+15.5 points over random real" in text
     assert "difference -7.9 points" in text
     assert "steps 300/20000" in text
@@ -84,13 +84,13 @@ def test_summary_puts_published_numbers_beside_ours(tmp_path: Path) -> None:
 
 def test_rows_measured_before_the_release_protocol_are_marked(tmp_path: Path) -> None:
     old = _reproduction()
-    del old["recipes"]  # written before issue 13: no per-network recipes
+    del old["recipes"]  # written before the release's protocol: no per-network recipes
     (tmp_path / "dm_cifar10_ipc10_cpu.json").write_text(json.dumps(old))
     (tmp_path / "dm_mnist_ipc1_cpu.json").write_text(json.dumps(_reproduction(dataset="mnist")))
     text = summary.main(["--results", str(tmp_path)]).read_text()
     assert any(line.startswith("| DM † | cifar10") for line in text.splitlines())
     assert any(line.startswith("| DM | mnist") for line in text.splitlines())
-    assert "† Measured before the evaluation followed the release exactly" in text
+    assert "† Measured before the evaluation followed the release's evaluate_synset" in text
 
 
 def test_published_table_is_reference_section_7() -> None:

@@ -70,3 +70,15 @@ def test_sections_are_absent_without_their_files(tmp_path: Path) -> None:
     text = summary.render(tmp_path)
     for title in ("Coreset baselines", "Continual learning", "Architecture search"):
         assert title not in text
+
+
+def test_commands_show_a_data_folder_outside_the_repository_as_the_variable() -> None:
+    from benchmarks.summary_sections import portable
+
+    run = "python -m benchmarks.reproduce dm mnist 1 --data-root {} --steps 2"
+    for machine_specific in ("/srv/datasets", "../datasets", "~/data"):
+        assert portable(run.format(machine_specific)) == run.format("$DCL_DATA_ROOT")
+    for in_the_clone in (".cache/cifar10-jpeg", "data"):
+        assert portable(run.format(in_the_clone)) == run.format(in_the_clone)
+    assert portable("nas.py --data_root /x --ipc 1") == "nas.py --data_root $DCL_DATA_ROOT --ipc 1"
+    assert portable("--override data.root=/x a=1") == "--override data.root=$DCL_DATA_ROOT a=1"

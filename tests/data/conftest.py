@@ -1,4 +1,9 @@
-"""Fixtures for the data tests: tiny generated image trees and the shared real datasets."""
+"""Fixtures for the data tests: tiny generated image trees and the real datasets, if any.
+
+Real data is found through ``$DCL_DATA_ROOT`` (MNIST's torchvision ``MNIST/raw`` and
+``cifar10-jpeg.tar.gz``, an archive of the CIFAR-10 image folder); tests that need it skip with
+the reason when the variable is unset or the folder lacks the files.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,26 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "datasets"
 REALDATA_CACHE = REPO / ".cache" / "dcl-test"  # reused by every real-data test of one run
-CIFAR_ARCHIVE = SHARED / "cifar10-jpeg.tar.gz"
 CIFAR_TREE = REPO / ".cache" / "cifar10-jpeg"
+
+
+def real_data(relative: str) -> Path:
+    """``$DCL_DATA_ROOT/relative``; skips the calling test when the variable or the file is missing.
+
+    Read when a test runs (not at import), so a run can set the variable in ``conftest`` or
+    the shell alike.
+    """
+    root = os.environ.get("DCL_DATA_ROOT")
+    if not root:
+        pytest.skip(
+            "real data absent: DCL_DATA_ROOT is not set (point it at a folder holding "
+            "MNIST/raw and cifar10-jpeg.tar.gz)"
+        )
+    path = Path(root) / relative
+    if not path.exists():
+        pytest.skip(f"real data absent: {path} not found (DCL_DATA_ROOT={root})")
+    return path
 
 
 def write_image(path: Path, array: np.ndarray) -> None:
@@ -59,15 +80,14 @@ def make_tree() -> Callable[..., dict[str, np.ndarray]]:
 
 
 def _unpack_cifar() -> Path:
-    """Unpack the shared CIFAR-10 JPEG archive into ``<repo>/.cache`` once (atomic rename)."""
+    """Unpack ``$DCL_DATA_ROOT/cifar10-jpeg.tar.gz`` into ``<repo>/.cache`` once (atomic rename)."""
     if (CIFAR_TREE / "train").is_dir() and (CIFAR_TREE / "test").is_dir():
         return CIFAR_TREE
-    if not CIFAR_ARCHIVE.is_file():
-        pytest.skip(f"real data absent: {CIFAR_ARCHIVE} not found (needs ../shared/datasets)")
+    archive = real_data("cifar10-jpeg.tar.gz")
     staging = CIFAR_TREE.parent / f".unpack-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    with tarfile.open(CIFAR_ARCHIVE) as tar:
+    with tarfile.open(archive) as tar:
         tar.extractall(staging, filter="data")
     shutil.rmtree(CIFAR_TREE, ignore_errors=True)
     os.replace(staging / "cifar10-jpeg", CIFAR_TREE)

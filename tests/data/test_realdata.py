@@ -1,4 +1,4 @@
-"""Real MNIST and CIFAR-10 (image folder) from ../shared/datasets; skipped when absent."""
+"""Real MNIST and CIFAR-10 (image folder) from ``$DCL_DATA_ROOT``; skipped when absent."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from dcl.data import load_real, load_split
 
-from .conftest import REALDATA_CACHE, SHARED
+from .conftest import REALDATA_CACHE, real_data
 
 pytestmark = pytest.mark.realdata
 
@@ -22,9 +22,7 @@ CIFAR10_CLASSES = (
 
 @pytest.fixture(scope="module")
 def mnist_root():
-    if not (SHARED / "MNIST" / "raw").is_dir():
-        pytest.skip(f"real data absent: {SHARED / 'MNIST' / 'raw'} not found")
-    return SHARED
+    return real_data("MNIST/raw").parent.parent  # torchvision's root holds MNIST/raw
 
 
 def test_mnist(mnist_root) -> None:

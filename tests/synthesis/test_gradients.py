@@ -59,7 +59,7 @@ def test_dc_loss_image_gradient_batched_equals_the_loop_for_every_network(name, 
     """In float64, ``batched=True`` (vmap, the GPU default) gives the loop's loss and image grad.
 
     Every network of the factory, so a new layer whose vmap double backward is wrong (as layer
-    norm's affine weight was, issue 13) fails here.
+    norm's affine weight once was) fails here.
     """
     side, k = _SIDE.get(name, 8), 2
     g = torch.Generator().manual_seed(0)
