@@ -25,8 +25,8 @@ from dcl import tuning
 from dcl.calls import evaluation_forwards
 from dcl.data.synthetic import SyntheticSet
 from dcl.evaluation.ensemble import Ensemble, can_ensemble
-from dcl.evaluation.protocol import EvaluationModule, recipes
-from dcl.evaluation.recipe import Recipe
+from dcl.evaluation.module import EvaluationModule
+from dcl.evaluation.recipe import Recipe, recipes
 from dcl.networks import is_class_path
 from dcl.training import train_epochs
 

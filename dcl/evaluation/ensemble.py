@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 
-from dcl.evaluation.protocol import EvaluationModule
+from dcl.evaluation.module import EvaluationModule
 from dcl.networks import has_batchnorm
 
 
