@@ -21,7 +21,7 @@
 # cut short. Throughput runs: DM, DC and DSA at 10 ipc, real batch 256, 30 timed steps, each
 # with its default (autotuned) row. evalspeed-cifar10: 20 ConvNets x E=1000 on a 10-ipc set,
 # ours with default flags against the release's evaluate_synset loop (the 5x target for a
-# 20-model evaluation on GPU, README "Speed").
+# 20-model evaluation on GPU, docs/speed.md).
 # EXTRA_ARGS are appended to every reproduce call and DEVICE (default cuda) picks the device,
 # e.g. DEVICE=cpu EXTRA_ARGS="--steps 3 --num-models 1 --epochs 1" for a dry run on a CPU.
 # MTT runs (mtt-cifar10-1, mtt-cifar10-10) are REDUCED: the published numbers (46.3 / 65.3 %)

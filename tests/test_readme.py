@@ -1,4 +1,8 @@
-"""The README's Python example runs as written, and ``import dcl`` exposes the public API."""
+"""The examples of the README and the guides run as written; ``import dcl`` exposes the API.
+
+Every Python block of ``README.md`` and ``docs/*.md`` runs here (``# file: NAME`` blocks are
+files the others import), and so does the command-line example that uses them.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import pytest
 
 import dcl
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def test_public_names_are_importable_from_dcl():
@@ -19,18 +25,39 @@ def test_public_names_are_importable_from_dcl():
     assert dcl.SynthesisModule.__module__ == "dcl.synthesis.module"
 
 
-def python_blocks() -> tuple[list[str], dict[str, str]]:
-    """The README's Python blocks: examples to run, and files (``# file: NAME``) they import."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    files = {
-        b.split("\n")[0].removeprefix("# file: "): b for b in blocks if b.startswith("# file:")
-    }
-    return [b for b in blocks if not b.startswith("# file:")], files
+def python_blocks() -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The pages' Python blocks: ``(page, code)`` examples to run, and files they import.
+
+    Returns:
+        The examples in page order (README first), each with its page's name, and the files
+        (``# file: NAME`` blocks) by name.
+    """
+    examples, files = [], {}
+    for page in PAGES:
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S):
+            if block.startswith("# file:"):
+                files[block.split("\n")[0].removeprefix("# file: ")] = block
+            else:
+                examples.append((page.name, block))
+    return examples, files
+
+
+def example(marker: str) -> tuple[str, str]:
+    """The one example (page name, code) that prints ``marker`` first on a line."""
+    (found,) = [(page, code) for page, code in python_blocks()[0] if f'print("{marker}"' in code]
+    return found
+
+
+def command(marker: str) -> str:
+    """The one command line of the pages that contains ``marker``."""
+    lines = [line for page in PAGES for line in page.read_text().splitlines()]
+    (found,) = [line for line in lines if marker in line]
+    return found
 
 
 @pytest.fixture
 def readme_files(tmp_path, monkeypatch) -> Path:
-    """The README's files written to a folder on ``sys.path``, which is the working directory."""
+    """The pages' files written to a folder on ``sys.path``, which is the working directory."""
     for name, text in python_blocks()[1].items():
         (tmp_path / name).write_text(text)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -38,8 +65,17 @@ def readme_files(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+def test_every_python_example_of_the_pages_is_run_by_a_test():
+    pages_and_markers = [
+        (page, re.findall(r'print\("?(\w+)', code)) for page, code in python_blocks()[0]
+    ]
+    assert pages_and_markers == [("README.md", ["name"]), ("extending.md", ["mine"])]
+    assert set(python_blocks()[1]) == {"mine.py"}
+
+
 def test_the_readmes_python_example_runs(tmp_path, monkeypatch, capsys, digits_cache):
-    code = python_blocks()[0][0]
+    page, code = python_blocks()[0][0]
+    assert page == "README.md"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DCL_CACHE_DIR", str(digits_cache))
     exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
@@ -49,21 +85,18 @@ def test_the_readmes_python_example_runs(tmp_path, monkeypatch, capsys, digits_c
     assert all(0.0 <= accuracy <= 100.0 for accuracy in printed.values())
 
 
-def test_the_readmes_own_network_method_and_tensors_run_in_python(readme_files, capsys):
-    (code,) = python_blocks()[0][1:]
-    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+def test_the_guides_own_network_method_and_tensors_run_in_python(readme_files, capsys):
+    page, code = example("mine")
+    exec(compile(code, page, "exec"), {"__name__": "readme"})
     (line,) = [w for w in map(str.split, capsys.readouterr().out.splitlines()) if w[:1] == ["mine"]]
     assert 0.0 <= float(line[1]) <= 100.0
 
 
-def test_the_readmes_own_network_and_method_run_from_the_command_line(readme_files, digits_cache):
+def test_the_guides_own_network_and_method_run_from_the_command_line(readme_files, digits_cache):
     from dcl.cli import train_main
     from dcl.data.synthetic import SyntheticSet
 
-    (command,) = [
-        line for line in README.read_text().splitlines() if "--model.method mine." in line
-    ]
-    args = shlex.split(command.split("dcl-train", 1)[1])
+    args = shlex.split(command("--model.method mine.").split("dcl-train", 1)[1])
     args += ["--trainer.max_steps", "3", "--trainer.callbacks=[]", "--data.cache_dir"]
     args += [str(digits_cache), "--trainer.default_root_dir", str(readme_files / "runs")]
     args += ["--trainer.enable_progress_bar", "false"]

@@ -28,9 +28,10 @@ OUTER_ITERATIONS = 1000  # DC/DSA: K fresh networks
 DM_STEPS = 20_000
 
 
-# The one deliberate departure from the release (README, "Fidelity"): its main_DM.py keeps flip on
-# every dataset, but digits must not be mirrored, the authors' own DM measured about 2 points lower
-# with flip than without on MNIST at an equal reduced budget, and no DM number is published there.
+# The one deliberate departure from the release (docs/evaluation.md, "Fidelity to the releases"):
+# its main_DM.py keeps flip on every dataset, but digits must not be mirrored, the authors' own DM
+# measured about 2 points lower with flip than without on MNIST at an equal reduced budget, and no
+# DM number is published there.
 _NO_FLIP = (
     "# dsa_strategy: no flip, as DSA uses here. The release's main_DM.py keeps flip for every\n"
     "# dataset; without it the authors' own DM measured about 2 points higher on MNIST, and no DM\n"

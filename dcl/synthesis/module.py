@@ -74,7 +74,7 @@ class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
         channels_last: Run the same network calls on channels-last (NHWC) tensors.
         bf16: bfloat16 autocast of the matching step (and DC's inner loop); not the same
             numbers: offered by autotune only on hardware with bfloat16 units, in a float32 run,
-            for methods whose sets measured as accurate under it (DM, DSA: README "Speed");
+            for methods whose sets measured as accurate under it (DM, DSA: docs/speed.md);
             false keeps float32.
         autotune: Decide the five options above where unset (null) by timing the run's own
             step (printed, checkpointed, cached per machine and shape in ``$DCL_CACHE_DIR``; a

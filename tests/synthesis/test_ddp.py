@@ -80,7 +80,7 @@ def test_class_shards_add_up_to_one_process(tmp_path, digits_cache, method, spre
 
 
 def test_class_sharded_run_ends_with_the_single_process_evaluation_table(tmp_path, digits_cache):
-    """The README's multi-device recipe: every rank evaluates its share, one table results."""
+    """docs/multi-gpu.md's recipe: every rank evaluates its share, one table results."""
     from dcl.data.synthetic import SyntheticSet
     from dcl.evaluation import SynthesisEvaluation, run_protocol
 
