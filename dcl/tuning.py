@@ -221,20 +221,20 @@ def time_call(
     return Timing(best, (rest[0] - best) / best if rest and best > 0 else 0.0)
 
 
-def fastest(timings: Mapping[str, float], plain: str, margin: float = MIN_GAIN) -> str:
-    """The fastest variant, unless it beats ``plain`` by less than ``margin``.
+def fastest(timings: Mapping[str, float], plain: str) -> str:
+    """The fastest variant, unless it beats ``plain`` by less than ``noise_margin`` of them all.
 
     Args:
-        timings: Seconds (or any time unit) per variant name.
+        timings: Seconds (or any time unit) per variant name; ``Timing`` values bring their
+            noise, which widens the margin (plain floats count as noiseless).
         plain: The reference variant, kept on near-ties.
-        margin: The relative gain a variant needs (at least ``MIN_GAIN``; more on a noisy
-            probe: see ``noise_margin``).
 
     Returns:
         The chosen variant's name.
     """
     best = min(timings, key=timings.__getitem__)
-    return best if timings[best] < (1.0 - max(margin, MIN_GAIN)) * timings[plain] else plain
+    margin = noise_margin(*timings.values())
+    return best if timings[best] < (1.0 - margin) * timings[plain] else plain
 
 
 def noise_margin(*timings: float) -> float:

@@ -33,9 +33,9 @@ from dcl.training import train_epochs
 # A probe costs about 20 training steps (a warm-up and 3 timed steps per variant); below this many
 # steps in the whole run it could not pay for itself, so short runs keep the defaults untimed.
 PROBE_WORTH_STEPS = 100
-PROBE_SEED = 0x70B3
+PROBE_SEED = 0x70B3  # throwaway networks: their own seeds, whatever the evaluated ones are
 # A cached path measured this many times slower than its cached timing is probed anew.
-REPROBE_FACTOR = 3.0  # throwaway networks: their own seeds, whatever the evaluated ones are
+REPROBE_FACTOR = 3.0
 
 
 @dataclasses.dataclass
@@ -304,8 +304,7 @@ def _greedy(
             warnings.warn(f"Evaluation path {other.variant} failed its probe: {err}", stacklevel=2)
             continue
         # A gain within the two probes' own scatter is no gain: the plain path stays.
-        margin = tuning.noise_margin(*pair.values())
-        path = other if tuning.fastest(pair, path.variant, margin) == other.variant else path
+        path = other if tuning.fastest(pair, path.variant) == other.variant else path
     return dataclasses.replace(path, timings_ms=timings)
 
 

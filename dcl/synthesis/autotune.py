@@ -104,7 +104,7 @@ def search(
             key = label(candidate, plain)
             seconds[key] = trial[key] = measure(candidate)
             candidates[key] = candidate
-        winner = tuning.fastest(trial, name, tuning.noise_margin(*trial.values()))
+        winner = tuning.fastest(trial, name)
         if winner != name:
             best, name = candidates[winner], winner
     if compile_worth is not None:
@@ -113,8 +113,7 @@ def search(
             candidate = {**best, **(compile_needs or {}), "compile": True}
             key = label(candidate, plain)
             seconds[key] = measure(candidate)
-            pair = {name: seconds[name], key: seconds[key]}
-            if tuning.fastest(pair, name, tuning.noise_margin(*pair.values())) == key:
+            if tuning.fastest({name: seconds[name], key: seconds[key]}, name) == key:
                 best = candidate
     return best, {k: 1000.0 * s for k, s in seconds.items()}
 
