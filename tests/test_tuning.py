@@ -88,6 +88,9 @@ def test_time_call_stops_at_its_bounds(monkeypatch):
     slow = scripted(monkeypatch, [8.0] * 10)  # three timed calls spend the 20 s budget
     assert tuning.time_call(slow.work, torch.device("cpu"), budget_s=20.0) == 8.0
     assert slow.calls == 4
+    slower = scripted(monkeypatch, [38.0] * 4)  # one timed call is past the budget: no more
+    assert tuning.time_call(slower.work, torch.device("cpu"), budget_s=20.0) == 38.0
+    assert slower.calls == 2
 
 
 def test_a_gain_within_the_probes_noise_is_no_gain():
