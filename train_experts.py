@@ -1,6 +1,6 @@
 """Train expert trajectories for trajectory matching: ``python train_experts.py --dataset cifar10``.
 
-Run ``python train_experts.py --help`` for every option; ``dcl.trajectories.cli`` documents them.
+Run ``python train_experts.py --help`` for every option; ``dcl.methods.mtt.cli`` documents them.
 """
 
 import sys

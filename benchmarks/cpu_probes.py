@@ -31,8 +31,8 @@ from torch import Tensor
 
 from benchmarks.reference import reference_dm_loss
 from dcl.augmentation import DSA, default_dsa_strategy
+from dcl.methods.dm import dm_loss
 from dcl.networks import build_network
-from dcl.synthesis.matching import dm_loss
 
 
 def cpu_seconds(f: Callable[[], object], repeats: int) -> float:

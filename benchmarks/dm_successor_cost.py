@@ -28,9 +28,9 @@ from benchmarks.common import RESULTS, command_line, environment, now, resolve_d
 from dcl import tuning
 from dcl.augmentation import DSA, default_dsa_strategy
 from dcl.evaluation.report import write_json
+from dcl.methods.datadam import datadam_loss
+from dcl.methods.dm import class_chunk_for, dm_loss
 from dcl.networks import build_network
-from dcl.synthesis.matching import class_chunk_for, dm_loss
-from dcl.synthesis.methods.datadam import datadam_loss
 
 Loss = Callable[..., Tensor]
 

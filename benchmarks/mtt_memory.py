@@ -38,9 +38,9 @@ from benchmarks.common import REPO, SHAPES, command_line, environment, resolve_d
 from dcl import tuning
 from dcl.augmentation import DSA
 from dcl.evaluation.report import write_json
+from dcl.methods.mtt.student import flatten_parameters, unroll
 from dcl.networks import build_network
 from dcl.objectives import trajectory_distance
-from dcl.synthesis.trajectory import flatten_parameters, unroll
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,9 +26,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from dcl.augmentation import DSA, DSAParams, default_dsa_strategy
 from dcl.data import ClassImages
+from dcl.methods import BUILTIN
+from dcl.methods.dc import default_loops
 from dcl.networks import build_network
 from dcl.seeding import AUGMENT, BN_STATS, INIT, INNER, NETWORK, REAL, generator, step_seed
-from dcl.synthesis.settings import DEFAULT_LR_IMG, default_loops
 
 EPS = 0.000001
 
@@ -176,7 +177,7 @@ class ReferenceSynthesis:
         self.label_syn = torch.arange(self.info.num_classes, device=self.device)
         self.label_syn = self.label_syn.repeat_interleave(ipc)
         self.optimizer_img = torch.optim.SGD(
-            [self.image_syn], lr=DEFAULT_LR_IMG[method], momentum=0.5
+            [self.image_syn], lr=BUILTIN[method].lr_img, momentum=0.5
         )
         self.outer_loop, self.inner_loop = default_loops(ipc)
         self.net: nn.Module | None = None

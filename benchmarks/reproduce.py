@@ -23,7 +23,7 @@ records the steps done.
 Methods: dm, dc, dsa, datadam (its configs evaluate ConvNetBN itself, ``models: SS``, for 1800
 epochs; the evaluation callback's ``models``, ``augment`` and ``lr`` are honoured) and mtt. MTT
 first needs an expert buffer: ``--buffer DIR``, or by default ``--experts N`` (5) experts of
-``--expert-epochs E`` (50) trained by ``dcl.trajectories.train_experts`` into
+``--expert-epochs E`` (50) trained by ``dcl.methods.mtt.train_experts`` into
 ``<run-dir>/METHOD_DATASET_ipcN[_TAG]/buffer`` on the data module the synthesis reads (dataset,
 root, image folder, cache, the config's ``data.zca``), timed; ``--max-expert-seconds`` starts no
 further expert once the next would overrun. The set is evaluated with its learned learning rate.
@@ -60,7 +60,7 @@ from dcl.baselines import select_baseline
 from dcl.data.splits import adopt_whitening
 from dcl.evaluation import expand_models, run_protocol, summarize
 from dcl.evaluation.learning_rate import lr_settings
-from dcl.evaluation.protocol import recipes
+from dcl.evaluation.recipe import recipes, set_hints
 from dcl.evaluation.report import write_json
 
 METHODS = ["dm", "dc", "dsa", "datadam", "mtt"]
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             epochs=epochs,
             augment=augment,
             lr=lr,
-            method=args.method,  # the baseline trains like the condensed set
+            like=set_hints(syn),  # the baseline trains like the condensed set
             seed=syn.seed,
             device=device,
             progress=False,

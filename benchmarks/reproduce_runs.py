@@ -168,7 +168,7 @@ def prepare_buffer(args: argparse.Namespace, shipped: dict) -> dict[str, Any]:
         The ``experts`` entry of the result document: buffer, experts and epochs it holds, the
         seconds spent training them here, and the published 100 x 50.
     """
-    from dcl.trajectories import ExpertBuffer, ExpertSettings, train_experts
+    from dcl.methods.mtt import ExpertBuffer, ExpertSettings, train_experts
 
     record: dict[str, Any] = {
         "published_num_experts": PUBLISHED_EXPERTS,

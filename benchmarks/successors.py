@@ -5,7 +5,7 @@ Usage::
     python -m benchmarks.successors [--ipc 1 10] [--steps 300] [--backbone ConvNetD2]
         [--experts 10] [--expert-epochs 20] [--num-models 3] [--epochs 300] [--threads 2]
 
-Trains ``--experts`` expert trajectories once (``dcl.trajectories.train_experts``, the release's
+Trains ``--experts`` expert trajectories once (``dcl.methods.mtt.train_experts``, the release's
 expert settings; kept in ``runs/successors/buffer_<backbone>``), then for every ipc synthesises a
 set with each method for the same number of image updates (``--steps``) on the same backbone,
 and evaluates every set with the same protocol: ``--num-models`` fresh networks of the backbone
@@ -38,9 +38,9 @@ from dcl.baselines import select_baseline
 from dcl.cli import train_main
 from dcl.data import RealDataModule, SyntheticSet
 from dcl.evaluation import run_protocol, summarize
+from dcl.methods.mtt import ExpertBuffer, train_experts
+from dcl.methods.mtt.train import ExpertSettings
 from dcl.networks import build_network
-from dcl.trajectories import ExpertBuffer, train_experts
-from dcl.trajectories.train import ExpertSettings
 
 METHODS = ("dm", "datadam", "mtt")
 
@@ -147,10 +147,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 row["learned_lr"] = syn.lr
                 row["accuracy_lr_0.01"] = evaluate(syn, data.test, args, lr=0.01)
             if method == "datadam":  # its recipe trains at batch 64; DM's protocol beside it
-                row["accuracy_dm_protocol"] = evaluate(syn, data.test, args, method="dm")
+                row["accuracy_dm_protocol"] = evaluate(syn, data.test, args, like="dm")
             if method == "dm":
                 base = select_baseline("random", data.train, ipc, seed=0)
-                row["random_real"] = evaluate(base, data.test, args, method="dm")
+                row["random_real"] = evaluate(base, data.test, args, like="dm")
             doc["runs"].append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "set"}, default=str))
     out = Path(args.results_dir) / "successors" / f"digits_{args.tag}.json"

@@ -36,7 +36,7 @@ from benchmarks.common import REPO, SHAPES, command_line, environment, resolve_d
 from benchmarks.measure import Job, run_job
 from dcl.evaluation import resolve_augment
 from dcl.evaluation.report import write_json
-from dcl.synthesis.settings import default_loops
+from dcl.methods.dc import default_loops
 
 
 def _at_least_one(text: str) -> int:

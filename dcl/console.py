@@ -76,7 +76,7 @@ def continual() -> int:
 
 def experts() -> int:
     """``dcl-experts``: train expert trajectories for trajectory matching (MTT)."""
-    from dcl.trajectories.cli import main
+    from dcl.methods.mtt.cli import main
 
     return run(main)
 

@@ -1,4 +1,7 @@
-"""Plain minibatch SGD epochs over an in-memory set: shared by DC's inner loop and evaluation."""
+"""Plain minibatch SGD epochs over an in-memory set, and the releases' learning-rate schedule.
+
+Shared by DC's inner loop, evaluation and MTT's experts.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,20 @@ from torch import Tensor, nn
 from dcl.calls import Forward, logits
 
 Augment = Callable[[Tensor], Tensor]
+# The releases multiply the learning rate by 0.1 once, after epoch E // 2 (evaluate_synset).
+LR_DROP = 0.1
+
+
+def lr_drop_epoch(epochs: int) -> int:
+    """The epoch after which the release multiplies the learning rate by 0.1: ``E // 2 + 1``."""
+    return epochs // 2 + 1
+
+
+def drop_learning_rate(optimizer: torch.optim.Optimizer) -> None:
+    """Learning rate x0.1 and momentum restarted, as the release's freshly built SGD does."""
+    for group in optimizer.param_groups:
+        group["lr"] *= LR_DROP
+    optimizer.state.clear()
 
 
 def train_epochs(
@@ -24,8 +41,13 @@ def train_epochs(
     augment: Augment | None = None,
     epoch_end: Callable[[int], None] | None = None,
     forward: Forward = logits,
+    backward: Callable[[Tensor], None] | None = None,
+    batch_end: Callable[[int, Tensor, Tensor], None] | None = None,
 ) -> float:
     """Train ``net`` for ``epochs`` shuffled passes over ``(images, labels)`` with cross-entropy.
+
+    The one minibatch loop of the library: DC's inner loop, evaluation networks (the ensemble is
+    its batched form), NAS candidates and the baselines' feature extractor train through it.
 
     Args:
         net: Network in train mode.
@@ -35,9 +57,13 @@ def train_epochs(
         epochs: Passes over the data.
         batch_size: Minibatch size.
         generator: Drives the shuffling (augmentations bring their own generators).
-        augment: Optional per-batch augmentation.
+        augment: Optional per-batch transform (augmentation, or normalising stored pixels).
         epoch_end: Called with the epoch's index after each epoch (e.g. a learning-rate drop).
         forward: ``(net, x) -> logits``, e.g. a compiled call.
+        backward: ``backward(loss)`` instead of ``loss.backward()`` (e.g. Fabric's, which scales
+            float16 gradients).
+        batch_end: Called with ``(epoch, indices, logits)`` after each optimiser step (e.g. to
+            record which examples were classified correctly).
 
     Returns:
         Mean loss of the last epoch.
@@ -51,11 +77,17 @@ def train_epochs(
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             x = images[idx] if augment is None else augment(images[idx])
-            loss = F.cross_entropy(forward(net, x), labels[idx])
+            out = forward(net, x)
+            loss = F.cross_entropy(out, labels[idx])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if backward is None:
+                loss.backward()
+            else:
+                backward(loss)
             optimizer.step()
             total += loss.detach() * len(idx)
+            if batch_end is not None:
+                batch_end(epoch, idx, out.detach())
         if epoch_end is not None:
             epoch_end(epoch)
         last = total

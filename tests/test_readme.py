@@ -1,7 +1,7 @@
 """The examples of the README and the guides run as written; ``import dcl`` exposes the API.
 
 Every Python block of ``README.md`` and ``docs/*.md`` runs here (``# file: NAME`` blocks are
-files the others import), and so does the command-line example that uses them.
+files the others import or read), and so do the command lines that use them.
 """
 
 from __future__ import annotations
@@ -26,18 +26,18 @@ def test_public_names_are_importable_from_dcl():
 
 
 def python_blocks() -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """The pages' Python blocks: ``(page, code)`` examples to run, and files they import.
+    """The pages' Python blocks: ``(page, code)`` examples to run, and files they use.
 
     Returns:
         The examples in page order (README first), each with its page's name, and the files
-        (``# file: NAME`` blocks) by name.
+        (Python or YAML blocks that start ``# file: NAME``) by name.
     """
     examples, files = [], {}
     for page in PAGES:
-        for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S):
+        for lang, block in re.findall(r"```(python|yaml)\n(.*?)```", page.read_text(), re.S):
             if block.startswith("# file:"):
                 files[block.split("\n")[0].removeprefix("# file: ")] = block
-            else:
+            elif lang == "python":
                 examples.append((page.name, block))
     return examples, files
 
@@ -70,7 +70,12 @@ def test_every_python_example_of_the_pages_is_run_by_a_test():
         (page, re.findall(r'print\("?(\w+)', code)) for page, code in python_blocks()[0]
     ]
     assert pages_and_markers == [("README.md", ["name"]), ("extending.md", ["mine"])]
-    assert set(python_blocks()[1]) == {"mine.py"}
+    assert set(python_blocks()[1]) == {
+        "mine.py",
+        "cosine_dm.py",
+        "cosine_dm.yaml",
+        "test_cosine_dm.py",
+    }
 
 
 def test_the_readmes_python_example_runs(tmp_path, monkeypatch, capsys, digits_cache):
@@ -104,3 +109,29 @@ def test_the_guides_own_network_and_method_run_from_the_command_line(readme_file
     syn = SyntheticSet.load(Path(cli.trainer.log_dir) / "synthetic.pt")
     assert (syn.method, syn.backbone, syn.step) == ("mine.MeanImage", "mine.TwoLayer", 3)
     assert type(cli.model.matching).__name__ == "MeanImage"
+
+
+def test_the_new_method_walkthrough_tests_pass(readme_files):
+    import importlib
+
+    tests = importlib.import_module("test_cosine_dm")
+    names = [name for name in dir(tests) if name.startswith("test_")]
+    assert len(names) == 2
+    for name in names:
+        getattr(tests, name)()
+
+
+def test_the_new_method_walkthrough_config_runs(readme_files, digits_cache):
+    from dcl.cli import train_main
+    from dcl.data.synthetic import SyntheticSet
+    from dcl.evaluation.recipe import recipes
+
+    args = shlex.split(command("--config cosine_dm.yaml").split("dcl-train", 1)[1])
+    args += ["--trainer.max_steps", "3", "--trainer.callbacks=[]", "--data.cache_dir"]
+    args += [str(digits_cache), "--trainer.enable_progress_bar", "false"]
+    cli = train_main(args)
+    assert Path(cli.trainer.log_dir).parts[-3:-1] == ("cosine_dm", "lightning_logs")
+    syn = SyntheticSet.load(Path(cli.trainer.log_dir) / "synthetic.pt")
+    assert (syn.method, syn.step, cli.model.hparams.batch_real) == ("cosine_dm.CosineDM", 3, 32)
+    (recipe,) = recipes(syn, ["ConvNet"]).values()  # the hints the method declared, read back
+    assert (recipe.augment, recipe.epochs) == ("dsa", 1000)

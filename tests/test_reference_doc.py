@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's
 
 from benchmarks.summary import PUBLISHED, WHOLE_SET  # noqa: E402
 from dcl.data.registry import STATIC_INFO  # noqa: E402
-from dcl.synthesis.methods.mtt import PUBLISHED as MTT_PUBLISHED  # noqa: E402
-from dcl.synthesis.settings import PUBLISHED_LOOPS  # noqa: E402
+from dcl.methods.dc import PUBLISHED_LOOPS  # noqa: E402
+from dcl.methods.mtt.method import PUBLISHED as MTT_PUBLISHED  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reference.md"
 NAMES = {

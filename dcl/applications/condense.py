@@ -1,29 +1,29 @@
-"""Class-subset views of real data and a Trainer-free DM loop to condense them.
+"""Class-subset views of real data, and DM condensation of them through ``SynthesisModule``.
 
 Both applications condense small pieces of a dataset many times (continual learning: only the
-classes of one step; NAS: a quick proxy set). ``condense_dm`` runs exactly the update of
-``dcl.synthesis.methods.DM.loss`` (same objective ``dm_loss``, same seed streams for the
-initialisation, the per-step network, the real batch and the siamese DSA draw, same SGD on the
-images), so ``condense_dm(train, ipc, n, seed=s)`` reproduces a ``train_synthetic.py`` DM run of
-``n`` steps with ``seed_everything(s)`` image for image (tested). A plain loop is used instead of a
-Lightning ``Trainer`` because these runs are short, single-process and need no checkpoints, and
-because it keeps all randomness in explicit generators (no global seed state between steps).
+classes of one step; NAS: a quick proxy set). ``condense_dm`` is a DM run of ``SynthesisModule``
+under a quiet single-device ``Trainer`` (no logger, checkpoints or progress bar, outputs in a
+temporary folder, autotune off), so ``condense_dm(train, ipc, n, seed=s)`` is a
+``train_synthetic.py`` DM run of ``n`` steps with ``seed_everything(s)``, image for image.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
+import logging
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+import lightning as L
 import torch
 
-from dcl.augmentation import DSA, default_dsa_strategy
 from dcl.data.images import ClassImages
+from dcl.data.module import RealDataModule
 from dcl.data.synthetic import SyntheticSet
-from dcl.networks import build_network
-from dcl.seeding import AUGMENT, INIT, NETWORK, REAL, generator, step_seed
-from dcl.synthesis.matching import class_chunk_for, dm_loss
+from dcl.synthesis.module import SynthesisModule
 
 
 def on_device(images: ClassImages, device: torch.device | str) -> ClassImages:
@@ -104,51 +104,46 @@ def condense_dm(
     """
     start = time.perf_counter()
     device = torch.device(device)
-    real_images = on_device(train, device)
-    info, k = train.info, train.info.num_classes
-    batch_real = min(batch_real, int(real_images.counts.min()))
-    real_images.check_per_class(ipc, "synthetic images per class (ipc, init real)")
-    strategy = default_dsa_strategy(info.name) if dsa_strategy == "auto" else dsa_strategy
-    dsa = None if strategy == "none" else DSA(strategy)
-    init = real_images.sample(ipc, generator(step_seed(seed, 0, 0, INIT), device))
-    images = init.flatten(0, 1).clone().requires_grad_(True)
-    optimizer = torch.optim.SGD([images], lr=lr_img, momentum=momentum_img)
-    for step in range(iterations):
-        net = build_network(
-            backbone,
-            info.channels,
-            k,
-            info.image_size,
-            generator=generator(step_seed(seed, 0, step, NETWORK), device),
-            device=device,
-        ).requires_grad_(False)
-        real = real_images.sample(batch_real, generator(step_seed(seed, 0, step, REAL), device))
-        augment = None
-        if dsa is not None:
-            params = dsa.sample(k, generator(step_seed(seed, 0, step, AUGMENT), device))
-            augment = lambda r, s, p=params: (dsa.apply(r, p), dsa.apply(s, p))  # noqa: E731
-        syn = images.view(k, ipc, *images.shape[1:])
-        loss = dm_loss(net, real, syn, augment, class_chunk_for(net, device))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"Non-finite DM loss at step {step}; lower lr_img.")
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    config = {
-        "batch_real": batch_real,
-        "lr_img": lr_img,
-        "momentum_img": momentum_img,
-        "dsa_strategy": strategy,
-        "condense_time_s": time.perf_counter() - start,
-    }
-    return SyntheticSet(
-        images=images.detach().cpu().clone(),
-        labels=torch.arange(k).repeat_interleave(ipc),
-        info=info,
-        ipc=ipc,
-        method="dm",
-        seed=seed,
-        step=iterations,
-        backbone=backbone,
-        config=config,
+    info = train.info
+    batch_real = min(batch_real, int(train.counts.min()))
+    train.check_per_class(ipc, "synthetic images per class (ipc, init real)")
+    pixels, labels = train.images.cpu(), train.labels.cpu()
+    data = RealDataModule.from_tensors(
+        pixels, labels, test=(pixels, labels), mean=info.mean, std=info.std,
+        class_names=info.class_names, name=info.name,
+    )  # fmt: skip
+    settings = dict(ipc=ipc, backbone=backbone, batch_real=batch_real, lr_img=lr_img)
+    settings.update(momentum_img=momentum_img, dsa_strategy=dsa_strategy, seed=seed)
+    model = SynthesisModule(
+        info, method="dm", autotune=False, image_log_every_n_steps=0, **settings
     )
+    with tempfile.TemporaryDirectory() as out, _quiet():
+        trainer = L.Trainer(
+            max_steps=iterations, accelerator=device.type, devices=_devices(device),
+            default_root_dir=out, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False,
+        )  # fmt: skip
+        trainer.fit(model, data)
+    syn = model.synthetic_set()
+    syn.config["condense_time_s"] = time.perf_counter() - start
+    return syn
+
+
+def _devices(device: torch.device) -> list[int] | int:
+    return 1 if device.index is None else [device.index]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Lightning's start-up lines and the module's "Synthetic set:" line, silenced.
+
+    A library call that condenses many times (one per continual-learning step) prints nothing.
+    """
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)

@@ -34,6 +34,7 @@ from dcl.baselines.selection import (
 )
 from dcl.data.images import ClassImages
 from dcl.data.synthetic import SyntheticSet
+from dcl.methods.hints import PLAIN
 from dcl.seeding import REAL, generator, step_seed
 
 BASELINES: tuple[str, ...] = ("random", "herding", "kcenter", "forgetting")
@@ -194,6 +195,7 @@ def _as_set(
         seed=seed,
         backbone=backbone,
         config=config,
+        evaluation=PLAIN.to_dict(),  # a selection of real images: no augmentation, 300 epochs
     )
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -20,6 +19,7 @@ from dcl.data.images import ClassImages
 from dcl.fabric import FLOAT32_WEIGHTS, check_precision, is_rank_zero, single_device_fabric
 from dcl.networks import build_network, embed
 from dcl.seeding import NETWORK, REAL, generator, step_seed
+from dcl.training import train_epochs
 
 EXTRACTOR_FORMAT = "dcl-extractor-v1"
 
@@ -63,10 +63,11 @@ def train_feature_extractor(
     example is recorded from the minibatch forward pass that trains on it (as Toneva et al. do),
     once per epoch.
 
-    The loop runs under a one-device Lightning ``Fabric``: it places the network, data and
-    optimiser on ``device`` and applies ``precision`` (autocast, and gradient scaling for
-    ``16-mixed``); at ``32-true`` the steps are those of a plain PyTorch loop. Weights and
-    shuffling come from generators seeded by ``seed``, so runs repeat exactly.
+    The loop (``dcl.training.train_epochs``) runs under a one-device Lightning ``Fabric``: it
+    places the network, data and optimiser on ``device`` and applies ``precision`` (autocast,
+    and gradient scaling for ``16-mixed``); at ``32-true`` the steps are those of a plain
+    PyTorch loop. Weights and shuffling come from generators seeded by ``seed``, so runs repeat
+    exactly.
 
     Args:
         train: Real training images (any device; not modified).
@@ -101,28 +102,26 @@ def train_feature_extractor(
     record = (
         torch.zeros(epochs, n, dtype=torch.bool, device=data.device) if track_forgetting else None
     )
-    model.train()
     bar = tqdm(
-        range(epochs),
+        total=epochs,
         desc=f"training {backbone} feature extractor",
         disable=not (verbose and is_rank_zero()),
+        unit="epoch",
     )
-    for epoch in bar:
-        order = torch.randperm(n, generator=shuffle).to(data.device)
-        total = torch.zeros((), device=data.device)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            logits = model(data.normalize(data.images[idx]))
-            loss = F.cross_entropy(logits, data.labels[idx])
-            optimizer.zero_grad(set_to_none=True)
-            fabric.backward(loss)
-            optimizer.step()
-            total += loss.detach() * len(idx)
-            if record is not None:
-                record[epoch, idx] = logits.detach().argmax(1) == data.labels[idx]
+
+    def correct(epoch: int, idx: Tensor, logits: Tensor) -> None:
+        record[epoch, idx] = logits.argmax(1) == data.labels[idx]
+
+    def end(epoch: int) -> None:
         sched.step()
-        if not bar.disable:
-            bar.set_postfix(loss=f"{float(total) / n:.3f}")
+        bar.update(1)
+
+    stored = data.images  # uint8 pixels, normalised batch by batch
+    train_epochs(
+        model, optimizer, stored, data.labels, epochs, batch_size, shuffle, augment=data.normalize,
+        epoch_end=end, backward=fabric.backward, batch_end=None if record is None else correct,
+    )  # fmt: skip
+    bar.close()
     return net.eval(), None if record is None else record.cpu()
 
 

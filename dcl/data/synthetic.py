@@ -80,6 +80,9 @@ class SyntheticSet:
         lr: A learned evaluation learning rate (MTT learns one), used by evaluation by default;
             ``None``: the protocol's published one. Kept even when not positive (an unstable
             run), so no set is lost; evaluation then asks for ``--lr``.
+        evaluation: How networks train on the set, written by the method that made it
+            (``dcl.methods.EvaluationHints.to_dict()``: augmentation, epochs, batch);
+            ``None`` (older files): evaluation looks the method's hints up by name.
         whitening: The fit itself, when at hand (not saved: the file records ``zca``); pictures
             un-whiten through it, or through the cached fit of ``zca`` when not given.
     """
@@ -96,6 +99,7 @@ class SyntheticSet:
     versions: dict[str, str] = field(default_factory=library_versions)
     zca: dict[str, Any] | None = None
     lr: float | None = None
+    evaluation: dict[str, Any] | None = None
     whitening: ZCA | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -19,16 +19,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from dcl import tuning
-from dcl.calls import evaluation_forwards
 from dcl.data.synthetic import SyntheticSet
-from dcl.evaluation.ensemble import Ensemble, can_ensemble
+from dcl.evaluation.ensemble import can_ensemble
 from dcl.evaluation.module import EvaluationModule
-from dcl.evaluation.recipe import Recipe, recipes
+from dcl.evaluation.probe import ProbeStep
+from dcl.evaluation.recipe import Like, Recipe, recipes
 from dcl.networks import is_class_path
-from dcl.training import train_epochs
 
 # A probe costs about 20 training steps (a warm-up and 3 timed steps per variant); below this many
 # steps in the whole run it could not pay for itself, so short runs keep the defaults untimed.
@@ -88,7 +87,7 @@ def choose_paths(
     epochs: int | None = None,
     augment: str = "auto",
     device: torch.device | str = "cpu",
-    method: str | None = None,
+    like: Like | None = None,
     compile: bool | None = None,
     channels_last: bool | None = None,
     ensemble: bool | None = None,
@@ -110,7 +109,7 @@ def choose_paths(
         epochs: As for ``run_protocol``.
         augment: As for ``run_protocol``.
         device: Where the networks train.
-        method: As for ``run_protocol``.
+        like: As for ``run_protocol``.
         compile: Through ``torch.compile`` (``None``: decided).
         channels_last: On channels-last tensors (``None``: decided).
         ensemble: Together in one ``vmap``-ed pass (``None``: decided).
@@ -141,7 +140,7 @@ def choose_paths(
             )
         paths = None
         if rank == 0:
-            plan = recipes(syn, models, augment, epochs, method)
+            plan = recipes(syn, models, augment, epochs, like)
             mine = len(range(0, num_models, world_size))
             paths = {name: _decide(name, plan[name], syn, mine, device, fixed) for name in models}
         if world_size > 1:
@@ -306,45 +305,6 @@ def _greedy(
         # A gain within the two probes' own scatter is no gain: the plain path stays.
         path = other if tuning.fastest(pair, path.variant) == other.variant else path
     return dataclasses.replace(path, timings_ms=timings)
-
-
-class ProbeStep:
-    """One training step of throwaway networks on ``path``: what the probe times.
-
-    Args:
-        path: The path to time (``path.variant`` names it).
-        modules: Throwaway modules: one, or the ensemble's networks.
-        images: One batch of the set.
-        labels: Its labels.
-        count: The rank's networks: one step of all of them is ``repeat`` calls.
-        batched: Train ``modules`` as an ensemble.
-    """
-
-    def __init__(
-        self,
-        path: EvaluationPath,
-        modules: list[EvaluationModule],
-        images: Tensor,
-        labels: Tensor,
-        count: int,
-        batched: bool,
-    ) -> None:
-        self.path, self.repeat = path, 1 if batched else count
-        if batched:
-            ensemble = Ensemble(modules)
-            self.step = lambda: ensemble.epoch(images, labels)
-        else:
-            # The run's own training call: a compiled probe leaves its graph for the run.
-            module, forward = modules[0], evaluation_forwards(path.compile, path.channels_last)[0]
-            opt = module.configure_optimizers()
-            self.step = lambda: train_epochs(
-                module.net, opt, images, labels, 1, len(images), module.generator, module.augment,
-                forward=forward,
-            )  # fmt: skip
-
-    def __call__(self) -> None:
-        """Train one step."""
-        self.step()
 
 
 def _has_convolutions(net: nn.Module) -> bool:

@@ -114,7 +114,7 @@ class SynthesisEvaluation(L.Callback):
             num_models=self.num_models,
             epochs=self.epochs,
             augment=self.augment,
-            method=pl_module.method,  # the baseline is trained like the set itself
+            like=pl_module.matching.evaluation,  # the baseline trains like the set itself
             device=strategy.root_device,
             shard=(strategy.global_rank, strategy.world_size),
         )

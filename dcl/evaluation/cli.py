@@ -31,7 +31,7 @@ from dcl.evaluation.learning_rate import lr_settings
 from dcl.evaluation.parser import OPTIONS, build_parser
 from dcl.evaluation.pools import expand_models
 from dcl.evaluation.protocol import recipes, run_protocol
-from dcl.evaluation.recipe import PROTOCOL
+from dcl.evaluation.recipe import PROTOCOL, set_hints
 from dcl.evaluation.report import evaluation_document, format_table, write_json
 from dcl.evaluation.sources import (
     build_baseline,
@@ -117,7 +117,7 @@ def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
         num_models=cfg.num_models,
         epochs=cfg.epochs,
         augment=cfg.augment,
-        method=syn.method,  # a baseline trains exactly like the set it is compared with
+        like=set_hints(syn),  # a baseline trains exactly like the set it is compared with
         device=device,
         shard=(fabric.global_rank, fabric.world_size),
     )

@@ -14,10 +14,9 @@ from dcl.augmentation import DSA, dc_augment, default_dsa_strategy
 from dcl.calls import Forward, logits
 from dcl.data.images import ClassImages
 from dcl.data.registry import DatasetInfo
-from dcl.evaluation.recipe import drop_learning_rate, lr_drop_epoch
 from dcl.networks import build_network
 from dcl.seeding import AUGMENT, NETWORK, generator, step_seed
-from dcl.training import train_epochs
+from dcl.training import drop_learning_rate, lr_drop_epoch, train_epochs
 
 # Test images per forward: large batches run fastest, and 2048 keeps a ConvNet's activations of
 # a 32x32 batch near 1 GiB.

@@ -18,7 +18,7 @@ from dcl.evaluation.autotune import EvaluationPath, choose_paths, recheck_pace
 from dcl.evaluation.learning_rate import LrOption, resolve_lr
 from dcl.evaluation.module import EvaluationModule
 from dcl.evaluation.progress import EvaluationProgress
-from dcl.evaluation.recipe import AUGMENTS, recipes, resolve_augment
+from dcl.evaluation.recipe import AUGMENTS, Like, recipes, resolve_augment
 from dcl.evaluation.summary import summarize
 from dcl.networks import is_class_path
 
@@ -37,7 +37,7 @@ def run_protocol(
     progress: bool = True,
     ensemble: bool | None = None,
     compile: bool | None = None,
-    method: str | None = None,
+    like: Like | None = None,
     shard: tuple[int, int] = (0, 1),
     channels_last: bool | None = None,
     autotune: bool = True,
@@ -48,8 +48,8 @@ def run_protocol(
     """Train ``num_models`` fresh networks per architecture on ``syn``; test accuracies in %.
 
     Each architecture trains with the release's recipe (``recipes``): augmentation, DSA
-    strategy and epochs follow the method, dataset and network unless ``augment``/``epochs``
-    override them; ``method`` trains a baseline like the set it is compared with.
+    strategy and epochs follow the set's hints, dataset and network unless ``augment``/``epochs``
+    override them; ``like`` trains a baseline like the set it is compared with.
     Models differ only by seed (``seed + i``). How they compute is a path per architecture
     (``dcl.evaluation.autotune``): through ``torch.compile`` (on CPU: needs a C++ compiler),
     on channels-last tensors, or with ``ensemble`` all together in one ``vmap``-ed pass (not
@@ -75,7 +75,7 @@ def run_protocol(
         progress: Show a progress bar.
         ensemble: Train an architecture's networks together (``None``: decided).
         compile: Train and test through ``torch.compile``'d forwards (``None``: decided).
-        method: Train as for this method's sets (default: ``syn.method``).
+        like: Train as these hints (or this method's sets) say (default: ``syn``'s hints).
         shard: ``(rank, world_size)``: train only this rank's models.
         channels_last: Train and test on channels-last tensors (``None``: decided).
         autotune: Decide the ``None`` options by a probe; else the defaults.
@@ -91,10 +91,10 @@ def run_protocol(
     if paths is None:
         tuned = dict(compile=compile, channels_last=channels_last, ensemble=ensemble)
         paths = choose_paths(
-            syn, models, num_models, epochs, augment, device, method, **tuned,
+            syn, models, num_models, epochs, augment, device, like, **tuned,
             autotune=autotune, shard=shard, broadcast=broadcast, progress=progress,
         )  # fmt: skip
-    plan = recipes(syn, models, augment, epochs, method)
+    plan = recipes(syn, models, augment, epochs, like)
     images, labels = syn.images.to(device), syn.labels.to(device)
     rank, world_size = shard
     mine = [i for i in range(num_models) if i % world_size == rank]

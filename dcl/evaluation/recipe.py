@@ -1,8 +1,10 @@
 """How the release trains an evaluation network on a set: augmentation, strategy, epochs, schedule.
 
 docs/reference.md section 6, checked against the authors' ``evaluate_synset``, ``get_daparam`` and
-``main.py``: the recipe depends on the method that made the set, the dataset and the evaluation
-network, so every published number is measured the way it was measured there.
+``main.py``: the recipe depends on how the set's method evaluates (its ``EvaluationHints``, saved
+with the set), the dataset and the evaluation network, so every published number is measured the
+way it was measured there. No method is named here: a user's method declares its hints and its
+sets train exactly as a built-in's.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import torch
-
 from dcl.augmentation import default_dsa_strategy
 from dcl.data.registry import STATIC_INFO
+from dcl.methods.hints import EvaluationHints
+from dcl.methods.registry import evaluation_hints
 from dcl.networks import is_class_path, uses_batchnorm
 
 if TYPE_CHECKING:
@@ -24,14 +26,8 @@ AUGMENTS: tuple[str, ...] = ("auto", "dsa", "dc", "crop_noise", "none")
 PROTOCOL = "release-evaluate_synset"
 # Epochs of the release: 1000 whenever the network trains with augmentation, else 300.
 EPOCHS_AUGMENTED, EPOCHS_PLAIN = 1000, 300
-LR_DROP = 0.1
-# Methods whose sets the releases train with DSA: DSA and DM (Zhao and Bilen's releases), MTT
-# (its evaluate_synset: DSA, epoch_eval_train 1000) and DataDAM (main_DataDAM.py: DSA, 1800).
-DSA_METHODS: tuple[str, ...] = ("dsa", "dm", "mtt", "datadam")
-# Their epochs where not EPOCHS_AUGMENTED, and training batches where not 256 (main_DataDAM.py:
-# epoch_eval_train 1800, batch_train 64).
-METHOD_EPOCHS: dict[str, int] = {"datadam": 1800}
-METHOD_BATCH: dict[str, int] = {"datadam": 64}
+# How a set trains: its hints, or those of a method (a name or class path).
+Like = EvaluationHints | str
 
 
 @dataclass(frozen=True)
@@ -53,28 +49,37 @@ class Recipe:
 
 
 def resolve_augment(
-    method: str, dataset: str, augment: str = "auto", network: str = "ConvNet"
+    how: Like, dataset: str, augment: str = "auto", network: str = "ConvNet"
 ) -> str:
-    """Training augmentation of ``network`` on a set made by ``method`` from ``dataset``.
+    """Training augmentation of ``network`` on a set that trains as ``how`` says, from ``dataset``.
 
-    ``auto``: DSA for sets of ``DSA_METHODS`` (DSA, DM, MTT, DataDAM); for DC sets
+    ``auto``: the hints' augmentation: ``dsa``; ``none``; or ``release``, the DC release's rule:
     ``crop_noise`` on batch-norm networks (any dataset; the release names ConvNetBN, the only
     batch-norm network of its pools; a class path is built once to look for batch norm), DC's
-    augmentation on MNIST, otherwise none. Coreset
-    baselines resolve to ``none``: to train a baseline like the condensed set it is compared with,
-    pass that set's method.
+    augmentation on MNIST, otherwise none. Coreset baselines train as ``PLAIN`` (none): to
+    train a baseline like the condensed set it is compared with, pass that set's hints.
     """
     if augment not in AUGMENTS:
         raise ValueError(f"Unknown augment '{augment}'; choose one of {', '.join(AUGMENTS)}.")
     if augment != "auto":
         return augment
-    if method in DSA_METHODS:
-        return "dsa"
-    if method != "dc":
-        return "none"
+    hints = _hints(how)
+    if hints.augment != "release":
+        return hints.augment
     if _batchnorm(network, dataset):
         return "crop_noise"
     return "dc" if dataset.lower() == "mnist" else "none"
+
+
+def _hints(how: Like) -> EvaluationHints:
+    return how if isinstance(how, EvaluationHints) else evaluation_hints(how)
+
+
+def set_hints(syn: SyntheticSet) -> EvaluationHints:
+    """How ``syn`` trains: the hints saved with it, else (older files) its method's."""
+    if syn.evaluation:
+        return EvaluationHints.from_dict(syn.evaluation)
+    return evaluation_hints(syn.method)
 
 
 def _batchnorm(network: str, dataset: str) -> bool:
@@ -110,36 +115,35 @@ def set_dsa_strategy(config: dict, dataset: str) -> str:
 
 
 def resolve_recipe(
-    method: str,
+    how: Like,
     dataset: str,
     network: str,
     augment: str = "auto",
     epochs: int | None = None,
     dsa_strategy: str | None = None,
 ) -> Recipe:
-    """The release's recipe, with ``augment`` and ``epochs`` overridable (``None``: published)."""
-    mode = resolve_augment(method, dataset, augment, network)
+    """The release's recipe, with ``augment`` and ``epochs`` overridable (``None``: published).
+
+    Args:
+        how: The set's ``EvaluationHints``, or a method name or class path (its hints).
+        dataset: The set's dataset.
+        network: The evaluation network.
+        augment: ``auto`` (the hints) or a mode of ``AUGMENTS``.
+        epochs: Training epochs; ``None``: the hints', else 1000 with augmentation, 300 without.
+        dsa_strategy: The strategy the set was made with; ``None``: the dataset's published one.
+    """
+    hints = _hints(how)
+    mode = resolve_augment(hints, dataset, augment, network)
     strategy = (dsa_strategy or default_dsa_strategy(dataset)) if mode == "dsa" else None
     if strategy == "none":  # a DSA-method set made without augmentation (an ablation)
         mode, strategy = "none", None
-    if epochs is None:  # the releases train DSA-method sets 1000 epochs whatever the strategy
-        plain = mode == "none" and method not in DSA_METHODS
-        epochs = EPOCHS_PLAIN if plain else METHOD_EPOCHS.get(method, EPOCHS_AUGMENTED)
+    if epochs is None:  # hints with fixed epochs keep them whatever the augmentation
+        epochs = hints.epochs
+    if epochs is None:
+        epochs = EPOCHS_PLAIN if mode == "none" else EPOCHS_AUGMENTED
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0 (training runs epochs 0..E), got {epochs}.")
-    return Recipe(mode, epochs, strategy, METHOD_BATCH.get(method, Recipe.batch_size))
-
-
-def lr_drop_epoch(epochs: int) -> int:
-    """The epoch after which the release multiplies the learning rate by 0.1: ``E // 2 + 1``."""
-    return epochs // 2 + 1
-
-
-def drop_learning_rate(optimizer: torch.optim.Optimizer) -> None:
-    """Learning rate x0.1 and momentum restarted, as the release's freshly built SGD does."""
-    for group in optimizer.param_groups:
-        group["lr"] *= LR_DROP
-    optimizer.state.clear()
+    return Recipe(mode, epochs, strategy, hints.batch_size)
 
 
 def recipes(
@@ -147,11 +151,20 @@ def recipes(
     models: list[str],
     augment: str = "auto",
     epochs: int | None = None,
-    method: str | None = None,
+    like: Like | None = None,
 ) -> dict[str, Recipe]:
-    """The recipe each architecture trains with on ``syn`` (``resolve_recipe`` for each)."""
+    """The recipe each architecture trains with on ``syn`` (``resolve_recipe`` for each).
+
+    Args:
+        syn: The set (its hints, dataset and DSA strategy).
+        models: Evaluation networks.
+        augment: ``auto`` or a mode of ``AUGMENTS``.
+        epochs: ``None``: the recipe's.
+        like: Train as these hints (or this method's sets) say instead of ``syn``'s own: a
+            baseline trains like the condensed set it is compared with.
+    """
     strategy = set_dsa_strategy(syn.config, syn.info.name)
-    how = method or syn.method
+    how = set_hints(syn) if like is None else like
     return {
         name: resolve_recipe(how, syn.info.name, name, augment, epochs, strategy) for name in models
     }

@@ -1,6 +1,5 @@
-"""Condensation methods (DM, DC, DSA, MTT, DataDAM) as a Lightning module, manual steps."""
+"""The Lightning driver of synthesis: any matching method (``dcl.methods``), manual steps."""
 
 from dcl.synthesis.module import SynthesisModule
-from dcl.synthesis.settings import METHODS, default_loops
 
-__all__ = ["METHODS", "SynthesisModule", "default_loops"]
+__all__ = ["SynthesisModule"]

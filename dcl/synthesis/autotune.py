@@ -13,20 +13,13 @@ the checkpoint, and printed.
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-from lightning.pytorch.utilities.parsing import AttributeDict
 
 from dcl import tuning
-
-if TYPE_CHECKING:
-    from dcl.synthesis.module import SynthesisModule
 
 # The probe times about four steps per candidate (one warm-up, three timed), a dozen or so in
 # all: a run shorter than this keeps the defaults (or a cached decision) rather than pay for it.
@@ -48,26 +41,32 @@ class Trial:
         return self.run()
 
 
-class Autotuned:
-    """Mixin of ``SynthesisModule``: autotune at fit start, and loggers record what it chose.
+@dataclass(frozen=True)
+class Probe:
+    """What autotune needs to know of a run, and the step it times: nothing else of the module.
 
-    Expects ``speed_path``, ``_speed_applied``, ``matching`` and ``hparams`` on the module.
+    Attributes:
+        offered: The method's speed options and their candidates (first: the default).
+        values: The current value of every option of the path (``None``: automatic).
+        bf16_offered: Whether bfloat16 autocast is a candidate (measured accurate, hardware).
+        network_calls: Whether ``channels_last`` and ``compile`` act on the method's networks.
+        compile_needs: Option values compile needs to take effect (``MatchingMethod``).
+        remaining_steps: Image updates the run has left (whether compiling repays itself).
+        work: What the decision depends on besides the machine (the cache key's content).
+        device: Where the run computes.
+        step: ``step(options)``: a context manager giving one image update's loss and image
+            gradient under ``options`` as a call, that leaves no trace on the run.
     """
 
-    def on_fit_start(self) -> None:
-        """Choose the path for the speed options left unset, on every rank."""
-        tune(self)  # here, not in setup: the strategy has now put the images on their device
-
-    def speed_context(self) -> contextlib.AbstractContextManager:
-        """bfloat16 autocast when autotune chose it, else nothing (around loss and inner loop)."""
-        return _autocast(self.device, bool(self.hparams.bf16))
-
-    @property
-    def hparams_initial(self) -> AttributeDict:
-        """What loggers log (HPARAMS): as given, but the options autotune decided as they run."""
-        decided = (self.speed_path or {}).get("choice", {})
-        ran = {k: self.hparams[k] for k in decided if k in self.hparams}
-        return AttributeDict({**super().hparams_initial, **ran})
+    offered: dict[str, list[Any]]
+    values: dict[str, Any]
+    bf16_offered: bool
+    network_calls: bool
+    compile_needs: dict[str, Any]
+    remaining_steps: float
+    work: dict[str, Any]
+    device: torch.device
+    step: Callable[[dict[str, Any]], Any]
 
 
 def label(candidate: dict[str, Any], plain: dict[str, Any]) -> str:
@@ -118,63 +117,35 @@ def search(
     return best, {k: 1000.0 * s for k, s in seconds.items()}
 
 
-def tune(module: SynthesisModule) -> None:
-    """Decide (global rank 0: probe or cache), share with every rank, apply, report.
-
-    A no-op with ``autotune`` off and on a continuing fit; a checkpoint's decision is reused.
-    """
-    if not module.hparams.autotune or module._speed_applied:
-        return
-    record = module.speed_path
-    resumed = record is not None
-    if not resumed and module.trainer.is_global_zero:
-        record = decide(module)
-    record = module.trainer.strategy.broadcast(record, src=0)  # every rank takes part
-    for option, value in record["choice"].items():
-        if _value(module, option) is None:  # a value set by hand is never overridden
-            _set(module, option, value)
-    if module.hparams.bf16 is None:  # not offered here: float32, recorded as what ran
-        module.hparams["bf16"] = False
-    module.speed_path, module._speed_applied = record, True
-    path = {option: _value(module, option) for option in record["path"]}
-    how = f"checkpoint, {record['how']}" if resumed else record["how"]
-    if module.trainer.is_global_zero:  # not module.print: no progress bar exists yet to print it
-        print(tuning.describe("Synthesis", path, record["timings_ms"], how), flush=True)
-    if module.logger is not None and record["timings_ms"]:
-        timings = {f"autotune_ms/{k}": v for k, v in record["timings_ms"].items()}
-        module.logger.log_metrics(timings, step=0)
-
-
-def decide(module: SynthesisModule) -> dict[str, Any]:
-    """The decision for this run: ``{"choice", "timings_ms", "how", "path"}``."""
-    method, hparams, device = module.matching, module.hparams, module.device
-    offered = method.speed_options(module.context(module.step))
-    auto = {k: list(v) for k, v in offered.items() if getattr(method, k, None) is None}
+def decide(probe: Probe) -> dict[str, Any]:
+    """The decision for a run: ``{"choice", "timings_ms", "how", "path"}``."""
+    values = probe.values
+    auto = {k: list(v) for k, v in probe.offered.items() if values.get(k) is None}
     # bfloat16 before channels-last: on CPU their pair measured slower than bfloat16 alone, and
     # a greedy search that took channels-last first would never try bfloat16 without it.
-    if hparams.bf16 is None and _offers_bf16(module):
+    if values["bf16"] is None and probe.bf16_offered:
         auto["bf16"] = [False, True]
-    if hparams.channels_last is None and method.network_calls:
+    if values["channels_last"] is None and probe.network_calls:
         auto["channels_last"] = [False, True]
-    path = [*offered, *MODULE_OPTIONS]
-    fixed = {k: _value(module, k) for k in path if k not in auto and k != "compile"}
-    if hparams.compile is not None:
-        fixed["compile"] = hparams.compile
+    path = [*probe.offered, *MODULE_OPTIONS]
+    fixed = {k: values[k] for k in path if k not in auto and k != "compile"}
+    if values["compile"] is not None:
+        fixed["compile"] = values["compile"]
     if not auto and "compile" in fixed:
         return {"choice": {}, "timings_ms": {}, "how": "set by hand", "path": path}
-    needs = {k: v for k, v in method.compile_needs.items() if k in auto}
+    needs = {k: v for k, v in probe.compile_needs.items() if k in auto}
     can_compile = (
-        method.network_calls
+        probe.network_calls
         and "compile" not in fixed
-        and tuning.compiler_available(device)
-        and all(fixed.get(k, v) == v for k, v in method.compile_needs.items())
+        and tuning.compiler_available(probe.device)
+        and all(fixed.get(k, v) == v for k, v in probe.compile_needs.items())
     )
-    remaining = max(module.trainer.estimated_stepping_batches - module.step, 0)
+    remaining = probe.remaining_steps
 
     def worth(step_s: float) -> bool:
         return can_compile and step_s * remaining >= tuning.COMPILE_WORTH_S
 
-    key = work_key(module, fixed)
+    key = {**probe.work, "bf16_offered": probe.bf16_offered, "fixed": fixed}
     if (hit := _cached(key, can_compile, worth)) is not None:
         return {**hit, "how": "cached", "path": path}
     if remaining < MIN_PROBE_STEPS:
@@ -184,33 +155,15 @@ def decide(module: SynthesisModule) -> dict[str, Any]:
         how = f"defaults: a run of {remaining:.0f} steps is too short to repay a probe"
         return {"choice": choice, "timings_ms": {}, "how": how, "path": path}
     compile_worth = None if "compile" in fixed else worth
-    choice, timings_ms = search(auto, functools.partial(_time, module), compile_worth, needs)
+
+    def measure(options: dict[str, Any]) -> float:
+        with probe.step(options) as run:
+            return tuning.time_call(Trial(dict(options), run), probe.device)
+
+    choice, timings_ms = search(auto, measure, compile_worth, needs)
     probed = any("compile" in name for name in timings_ms)
     tuning.remember_choice({**key, "compile_probed": probed}, choice, timings_ms)
     return {"choice": choice, "timings_ms": timings_ms, "how": "probed", "path": path}
-
-
-def work_key(module: SynthesisModule, fixed: dict[str, Any]) -> dict[str, Any]:
-    """What the decision depends on besides the machine: the step's work and the fixed options."""
-    h, info, trainer = module.hparams, module.info, module.trainer
-    return {
-        **tuning.machine_key(module.device),
-        "what": "synthesis",
-        "method": module.method,
-        "method_args": str(h.method_args or {}),
-        "backbone": h.backbone,
-        "shape": [info.channels, info.image_size, info.image_size],
-        "classes": len(module._my_classes()),
-        "ipc": module.ipc,
-        "batch_real": h.batch_real,
-        "metric": h.metric,
-        "dsa": "none" if module.dsa is None else "_".join(module.dsa.ops),
-        "precision": str(trainer.precision),
-        "world_size": trainer.world_size,
-        "multi_gpu": h.multi_gpu if trainer.world_size > 1 else None,
-        "bf16_offered": _offers_bf16(module),
-        "fixed": fixed,
-    }
 
 
 def _cached(
@@ -224,54 +177,3 @@ def _cached(
         if eager and worth(min(eager) / 1000) == probed:
             return hit
     return None
-
-
-def _offers_bf16(module: SynthesisModule) -> bool:
-    """bfloat16 is a candidate only where it was measured accurate and the hardware has units."""
-    return (
-        module.matching.bf16_measured
-        and str(module.trainer.precision) in ("32-true", "32")
-        and tuning.has_bf16_units(module.device)
-    )
-
-
-def _autocast(device: torch.device, on: bool) -> contextlib.AbstractContextManager:
-    return torch.autocast(device.type, dtype=torch.bfloat16) if on else contextlib.nullcontext()
-
-
-def _value(module: SynthesisModule, option: str) -> Any:
-    if option in MODULE_OPTIONS:
-        return module.hparams[option]
-    return getattr(module.matching, option)
-
-
-def _set(module: SynthesisModule, option: str, value: Any) -> None:
-    if option not in MODULE_OPTIONS:
-        setattr(module.matching, option, value)
-    if option in module.hparams:  # what ran: checkpoints, sets and HPARAMS record it
-        module.hparams[option] = value
-
-
-def _time(module: SynthesisModule, options: dict[str, Any]) -> float:
-    """Seconds of one step under ``options``, leaving no trace on the run."""
-    # A copy of the method: DC's network, its batch-norm statistics and NHWC layout stay as is.
-    method = copy.deepcopy(module.matching)
-    saved = {k: module.hparams[k] for k in MODULE_OPTIONS}
-    for option, value in options.items():
-        if option in MODULE_OPTIONS:
-            module.hparams[option] = value
-        else:
-            setattr(method, option, value)
-    step, precision = module.step, module.trainer.precision_plugin
-
-    def run() -> None:
-        # Every draw of the context is seeded by the step: no global random state is consumed.
-        with precision.train_step_context(), _autocast(module.device, bool(options.get("bf16"))):
-            loss = method.loss(module.context(step))
-            if loss.requires_grad:  # the gradient is returned, never accumulated into .grad
-                torch.autograd.grad(loss, [module.images], allow_unused=True)
-
-    try:
-        return tuning.time_call(Trial(dict(options), run), module.device)
-    finally:
-        module.hparams.update(saved)

@@ -10,18 +10,23 @@ from dcl.calls import cpu_compiler
 
 
 def check_precision(trainer: L.Trainer, method: str) -> None:
-    """Refuse float16 mixed precision for DC and DSA, whose inner loop has no gradient scaler.
+    """Refuse float16 mixed precision for a method that says it is unsafe (``float16 = False``).
 
-    DC's inner-loop network trains with its own SGD outside Lightning's precision plugin, so
-    float16 gradients there would underflow unscaled. bfloat16 has float32's range and needs no
-    scaler; DM has no inner loop and runs under the plugin's scaler.
+    Such a method steps an optimiser of its own outside Lightning's precision plugin (DC's and
+    DSA's inner-loop network, MTT's unrolled student), so float16 gradients there would
+    underflow unscaled. bfloat16 has float32's range and needs no scaler. The caller checks the
+    method's ``float16`` attribute; this only looks at the trainer's precision.
+
+    Args:
+        trainer: The run's trainer.
+        method: The method's name, for the message.
     """
     precision = str(trainer.precision)
-    if method != "dm" and precision in ("16-mixed", "16", "16-true"):
+    if precision in ("16-mixed", "16", "16-true"):
         raise ValueError(
-            f"--trainer.precision {precision} is not supported for {method.upper()}: its "
-            "inner-loop network trains without a gradient scaler, so float16 gradients would "
-            "underflow. Use bf16-mixed (same range as float32) or 32-true."
+            f"--trainer.precision {precision} is not supported for {method}: it trains a "
+            "network with an optimiser of its own, without a gradient scaler, so float16 "
+            "gradients would underflow. Use bf16-mixed (same range as float32) or 32-true."
         )
 
 

@@ -15,29 +15,28 @@ from torch import Tensor, nn
 from dcl.augmentation import DSA, default_dsa_strategy
 from dcl.calls import forwards
 from dcl.data.registry import DatasetInfo
+from dcl.methods import Siamese, StepContext, build_method, resolve_method
 from dcl.networks import build_network
 from dcl.objectives import Metric
 from dcl.seeding import AUGMENT, INIT, NETWORK, generator, step_seed
-from dcl.synthesis.autotune import Autotuned
 from dcl.synthesis.guards import check_compiler, check_precision, stop_unless_finite
-from dcl.synthesis.matching import Siamese
-from dcl.synthesis.methods import StepContext, build_method, resolve_method
 from dcl.synthesis.outputs import SyntheticOutputs
 from dcl.synthesis.settings import validate
+from dcl.synthesis.speed import Autotuned
 
 
 class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
     """Learns ``ipc`` synthetic images per class; one training step is one image update.
 
     The module owns seeding, class sharding, DDP, guards, logging, checkpoints and outputs; the
-    matching method (``dcl.synthesis.methods``) computes each step's loss from a ``StepContext``.
+    matching method (``dcl.methods``) computes each step's loss from a ``StepContext``.
 
     Args:
         data_info: Dataset facts (linked from the data module by the CLI).
         method: ``dm`` (distribution matching), ``dc`` (gradient matching), ``dsa`` (gradient
             matching with differentiable siamese augmentation), ``mtt`` (trajectory matching;
             needs an expert buffer: ``train_experts.py``), ``datadam`` (attention matching), or
-            the dotted class path of a ``dcl.synthesis.methods.MatchingMethod`` of your own.
+            the dotted class path of a ``dcl.methods.MatchingMethod`` of your own.
         method_args: Constructor options of the method beyond the module's own (a method of your
             own, e.g. ``{"weight": 2.0}``); recorded in the hyperparameters, so checkpoints reload.
         ipc: Images per class.

@@ -16,7 +16,8 @@ class SyntheticOutputs:
     Expects ``images``, ``labels``, ``info``, ``ipc``, ``method``, ``seed``, ``step``,
     ``hparams``, ``dsa``, ``matching`` and ``_output_dir`` on the LightningModule it is mixed
     into. A set records the data module's ZCA fit (``whitening``, when it whitens) and the
-    matching method's learned evaluation learning rate (its ``learned_lr()``, when it has one).
+    matching method's learned evaluation learning rate (its ``learned_lr()``, when it has one) and
+    its evaluation hints (how networks train on its sets).
     """
 
     def whitening(self) -> ZCA | None:
@@ -50,6 +51,7 @@ class SyntheticOutputs:
             backbone=self.hparams.backbone,
             config=config,
             lr=self.learned_lr(),
+            evaluation=self.matching.evaluation.to_dict(),
             whitening=None if (fit := self.whitening()) is None else fit.to("cpu"),
         )
 

@@ -14,8 +14,9 @@ from benchmarks.common import SHAPES, random_split  # noqa: E402
 from benchmarks.measure import Job, run_ours, run_reference  # noqa: E402
 from benchmarks.reference import reference_dc_loss, reference_dm_loss  # noqa: E402
 from dcl.augmentation import DSA  # noqa: E402
+from dcl.methods.dc import dc_loss, set_batchnorm_eval  # noqa: E402
+from dcl.methods.dm import dm_loss  # noqa: E402
 from dcl.networks import build_network  # noqa: E402
-from dcl.synthesis.matching import dc_loss, dm_loss, set_batchnorm_eval  # noqa: E402
 
 pytestmark = pytest.mark.numerics  # The library against the reference implementation in float32.
 

@@ -45,7 +45,7 @@ def test_shipped_configs_leave_the_root_to_the_machine():
     "module, option",
     [
         ("dcl.evaluation.parser", "--data_root"),
-        ("dcl.trajectories.cli", "--root"),
+        ("dcl.methods.mtt.cli", "--root"),
     ],
 )
 def test_command_line_roots_default_to_the_variable(module, option):

@@ -13,6 +13,7 @@ from dcl.baselines.specs import parse_spec
 from dcl.data import DatasetInfo, SyntheticSet
 from dcl.evaluation import cli, sources
 from dcl.evaluation.cli import main
+from dcl.methods import DM
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIONS = {
@@ -90,7 +91,7 @@ def test_baseline_gets_the_sets_augmentation_and_models(digits, fast, tmp_path, 
     assert [c[0] for c in calls] == ["dm", "random"]
     assert calls[0][1] == calls[1][1] == ["ConvNet"]
     assert calls[0][2] == calls[1][2]
-    assert calls[0][2]["method"] == "dm" and calls[0][2]["seed"] == 0  # both trained like DM
+    assert calls[0][2]["like"] == DM.evaluation and calls[0][2]["seed"] == 0  # both like DM
     assert doc["settings"]["recipes"]["ConvNet"]["augment"] == "dsa"
     assert doc["settings"]["step"] == 7
 

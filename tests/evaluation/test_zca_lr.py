@@ -16,10 +16,12 @@ from dcl.data.synthetic import SyntheticSet
 from dcl.evaluation import SynthesisEvaluation
 from dcl.evaluation.learning_rate import PUBLISHED_LR, resolve_lr
 from dcl.evaluation.protocol import EvaluationModule, run_protocol
-from dcl.evaluation.recipe import DSA_METHODS, EPOCHS_AUGMENTED, resolve_recipe
+from dcl.evaluation.recipe import EPOCHS_AUGMENTED, resolve_recipe
+from dcl.methods import BUILTIN, DM, MTT, DataDAM
 from dcl.synthesis.module import SynthesisModule
 
 FAST = dict(num_models=1, epochs=0, progress=False, autotune=False)
+MLP = dict(models=["MLP"], **FAST)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,8 @@ def whitened(digits, digits_cache):
     """Whitened digits splits and a whitened MTT-like set with a learned lr, chosen from them."""
     train, test, fit = whiten_splits(*digits, 0.1, digits_cache)
     chosen = adopt_whitening(select_baseline("random", train, 1, seed=3), train)
-    return train, test, fit, dataclasses.replace(chosen, method="mtt", lr=0.05)
+    mtt_like = dict(method="mtt", lr=0.05, evaluation=MTT.evaluation.to_dict())
+    return train, test, fit, dataclasses.replace(chosen, **mtt_like)
 
 
 @pytest.fixture
@@ -46,7 +49,8 @@ def lrs(monkeypatch) -> list[float]:
 
 @pytest.mark.parametrize(("method", "epochs"), [("mtt", EPOCHS_AUGMENTED), ("datadam", 1800)])
 def test_mtt_and_datadam_sets_train_like_dsa_sets(method, epochs):
-    assert method in DSA_METHODS  # epochs: MTT's evaluate_synset 1000, main_DataDAM.py 1800
+    # MTT's evaluate_synset trains 1000 epochs with DSA, main_DataDAM.py 1800.
+    assert BUILTIN[method].evaluation.augment == "dsa"
     recipe = resolve_recipe(method, "cifar10", "ConvNet")
     assert (recipe.augment, recipe.epochs) == ("dsa", epochs)
     assert recipe.batch_size == (64 if method == "datadam" else 256)  # batch_train of each release
@@ -85,9 +89,11 @@ def test_a_datadam_set_trains_with_its_releases_batch(whitened, monkeypatch):
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(EvaluationModule, "fit_tensors", record)
-    run_protocol(dataclasses.replace(syn, method="datadam"), test, ["MLP"], **FAST)
-    run_protocol(dataclasses.replace(syn, method="dm"), test, ["MLP"], **FAST)
-    assert seen == [64, 256]
+    run_protocol(dataclasses.replace(syn, evaluation=DataDAM.evaluation.to_dict()), test, **MLP)
+    run_protocol(dataclasses.replace(syn, evaluation=DM.evaluation.to_dict()), test, **MLP)
+    # A set saved before sets carried hints: its method's, looked up by name.
+    run_protocol(dataclasses.replace(syn, method="datadam", evaluation=None), test, **MLP)
+    assert seen == [64, 256, 64]
 
 
 def test_a_whitened_set_needs_test_images_whitened_alike(whitened, digits):

@@ -7,7 +7,7 @@ import lightning as L
 import torch
 
 from dcl.data.module import RealDataModule
-from dcl.synthesis.methods import DM
+from dcl.methods import DM
 from dcl.synthesis.module import SynthesisModule
 
 

@@ -100,7 +100,7 @@ def test_class_sharded_run_ends_with_the_single_process_evaluation_table(tmp_pat
         alone = run_protocol(syn, data.test, ["ConvNet"], 3, 1, seed=syn.seed, progress=False)
         base = select_baseline("random", data.train, 1, seed=syn.seed)
         base_alone = run_protocol(
-            base, data.test, ["ConvNet"], 3, 1, seed=syn.seed, progress=False, method="dm"
+            base, data.test, ["ConvNet"], 3, 1, seed=syn.seed, progress=False, like="dm"
         )
     finally:
         torch.set_num_threads(threads)
