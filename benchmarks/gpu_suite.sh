@@ -41,11 +41,23 @@
 # `run multi-gpu` (not part of `next`) uses every visible GPU: DM CIFAR-10 10 ipc synthesis with
 # --model.multi_gpu replicate and shard_classes (MULTI_STEPS steps, end-of-run evaluation shared
 # by the ranks), then evaluate.py of the set on all GPUs; timings and tables in multi_gpu*.log.
+# Remaining published cells (after the runs above): DC/DSA/DM CIFAR-10 at 10 and 50 ipc, DC/DSA
+# CIFAR-100 at 1 and 10, DM CIFAR-100 at 1/10/50 and Tiny ImageNet at 1/10/50. Each is one call
+# under the same SYN_BUDGET cut; `python -m benchmarks.gpu_sizing` (after throughput-cifar10 has
+# run) projects how many calls each needs in full, from counted FLOPs (docs/published-cells.md).
+# CIFAR-100 and Tiny ImageNet runs need their data: `prepare` packs $DCL_DATA_ROOT/cifar-100-python
+# and $DCL_DATA_ROOT/tiny-imagenet-200 when present; a run whose data was not packed is skipped
+# with a message (and `next` moves past it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=(dm-cifar10-1 dm-cifar10-10 dm-mnist-1 dm-mnist-10
       dsa-cifar10-1 dsa-mnist-1 dsa-cifar10-10 dsa-mnist-10 throughput-mnist throughput-cifar10
-      evalspeed-cifar10 mtt-cifar10-1 mtt-cifar10-10 datadam-cifar10-10)
+      evalspeed-cifar10 mtt-cifar10-1 mtt-cifar10-10 datadam-cifar10-10
+      dc-cifar10-10 dm-cifar10-50 dc-cifar10-50 dsa-cifar10-50
+      dc-cifar100-1 dsa-cifar100-1 dm-cifar100-1 dc-cifar100-10 dsa-cifar100-10 dm-cifar100-10
+      dm-cifar100-50 dm-tinyimagenet-1 dm-tinyimagenet-10 dm-tinyimagenet-50)
+# Packed by `prepare` when $DCL_DATA_ROOT has them: dataset -> folder under .cache/data.
+declare -A OPTIONAL_DATA=([cifar100]=cifar-100-python [tinyimagenet]=tiny-imagenet-200)
 WHEELS=(jsonargparse==4.53.0 docstring-parser==0.18.0 typeshed-client==2.14.0)
 
 prepare() {
@@ -53,6 +65,12 @@ prepare() {
     mkdir -p .cache/gpu
     tar czf .cache/gpu/mnist.tar.gz -C "$data" MNIST
     cp -f "$data/cifar10-jpeg.tar.gz" .cache/gpu/
+    local name folder
+    for name in "${!OPTIONAL_DATA[@]}"; do
+        folder=${OPTIONAL_DATA[$name]}
+        if [[ -d $data/$folder ]]; then tar czf ".cache/gpu/$name.tar.gz" -C "$data" "$folder"
+        else echo "prepare: no $data/$folder, so the $name runs will be skipped"; fi
+    done
     grep -qx '/.whl/' .gitignore || echo /.whl/ >> .git/info/exclude
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp --platform manylinux2014_x86_64 -d .whl "${WHEELS[@]}"
@@ -75,6 +93,11 @@ setup_device() {
         || tar xzf .cache/gpu/mnist.tar.gz -C .cache/data
     [[ -d .cache/cifar10-jpeg || ! -f .cache/gpu/cifar10-jpeg.tar.gz ]] \
         || tar xzf .cache/gpu/cifar10-jpeg.tar.gz -C .cache
+    local name
+    for name in "${!OPTIONAL_DATA[@]}"; do
+        [[ -d .cache/data/${OPTIONAL_DATA[$name]} || ! -f .cache/gpu/$name.tar.gz ]] \
+            || tar xzf ".cache/gpu/$name.tar.gz" -C .cache/data
+    done
     export DCL_CACHE_DIR=$PWD/.cache/dcl PYTHONUNBUFFERED=1
     OUT=${OUT:-$PWD/results}
     mkdir -p "$OUT"
@@ -89,6 +112,13 @@ result_file() {  # where a run's result lands in results/
         evalspeed) echo "evaluation_speed/cuda_${b}_convnet_ipc10.json" ;;
         *) echo "${a}_${b}_ipc${c}_gpu.json" ;;
     esac
+}
+
+missing_data() {  # true when run $1 reads a dataset that was not packed
+    local method dataset ipc needs
+    IFS=- read -r method dataset ipc <<< "$1"
+    needs=${OPTIONAL_DATA[$dataset]:-}
+    [[ -n $needs && ! -d .cache/data/$needs ]]
 }
 
 run_one() {  # run name: METHOD-DATASET-IPC, or throughput-SHAPE
@@ -110,6 +140,10 @@ run_one() {  # run name: METHOD-DATASET-IPC, or throughput-SHAPE
         return
     fi
     local data=(--data-root .cache/data) budget=${SYN_BUDGET:-330} experts=()
+    if missing_data "$name"; then
+        echo "$name: skipped, its data was not packed (prepare packs it from \$DCL_DATA_ROOT)"
+        return
+    fi
     [[ $dataset == cifar10 ]] && data=(--imagefolder --data-root .cache/cifar10-jpeg)
     if [[ $method == mtt ]]; then  # reduced buffer trained in this call (header: why)
         budget=${SYN_BUDGET:-180}
@@ -152,7 +186,7 @@ case ${1:-} in
             if [[ $name == next ]]; then
                 name=""
                 for r in "${RUNS[@]}"; do
-                    [[ -f results/$(result_file "$r") ]] || { name=$r; break; }
+                    [[ -f results/$(result_file "$r") ]] || missing_data "$r" || { name=$r; break; }
                 done
                 [[ -n $name ]] || { echo "GPU suite complete"; exit 0; }
             fi
@@ -160,5 +194,5 @@ case ${1:-} in
             if [[ $name == multi-gpu ]]; then multi_gpu; else run_one "$name"; fi
         done
         ;;
-    *) sed -n '2,41p' "$0"; exit 2 ;;
+    *) sed -n '2,48p' "$0"; exit 2 ;;
 esac
