@@ -23,11 +23,22 @@ def test_precision_records_each_seed_and_the_difference(tmp_path: Path, digits_c
             "callbacks": [
                 {
                     "class_path": "dcl.evaluation.SynthesisEvaluation",
-                    "init_args": {"num_models": 1, "epochs": 2, "baseline": "random"},
+                    "init_args": {
+                        "num_models": 1,
+                        "epochs": 2,
+                        "baseline": "random",
+                        "autotune": False,
+                    },
                 }
             ],
         },
-        "model": {"method": "dm", "ipc": 1, "batch_real": 8, "image_log_every_n_steps": 0},
+        "model": {
+            "method": "dm",
+            "ipc": 1,
+            "batch_real": 8,
+            "image_log_every_n_steps": 0,
+            "autotune": False,
+        },
         "data": {"dataset": "digits", "cache_dir": str(digits_cache)},
     }
     path = tmp_path / "tiny.yaml"
