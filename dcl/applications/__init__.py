@@ -9,8 +9,8 @@ from dcl.applications.continual import (
     split_steps,
 )
 from dcl.applications.nas import Candidate, run_search, search_space, train_candidate
-from dcl.applications.plot import line_plot
 from dcl.applications.ranking import average_ranks, spearman, top_k_overlap
+from dcl.plot import line_plot
 
 __all__ = [
     "Candidate",

@@ -10,9 +10,9 @@ from jsonargparse import ArgumentParser, Namespace
 
 from dcl.applications.cli import add_options, command_parser, load_splits, run_command, split_list
 from dcl.applications.continual import METHODS, ContinualSettings, StepResult, run_continual
-from dcl.applications.plot import line_plot
 from dcl.evaluation.report import write_json
 from dcl.networks import NETWORK_NAMES
+from dcl.plot import line_plot
 
 # Every name, so ``--help`` lists the choices.
 NETWORKS_HELP = ", ".join(NETWORK_NAMES) + ", or a class path."

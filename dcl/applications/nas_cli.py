@@ -19,11 +19,11 @@ from dcl.applications.cli import (
 )
 from dcl.applications.condense import condense_dm
 from dcl.applications.nas import Candidate, TrainingSet, as_training_set, run_search, search_space
-from dcl.applications.plot import line_plot
 from dcl.baselines import random_real_set
 from dcl.data import SyntheticSet
 from dcl.evaluation.report import write_json
 from dcl.evaluation.sources import check_matches
+from dcl.plot import line_plot
 
 
 def nas_parser() -> ArgumentParser:

@@ -9,12 +9,14 @@ Examples::
 ``--synthetic`` names a file written by ``SyntheticSet.save`` (or ``train_synthetic.py``), or a
 baseline spec ``METHOD:DATASET:ipc=N[:seed=S]`` with METHOD one of random, herding, kcenter,
 forgetting, built from the real training set without writing a file (the seed defaults to
-``--seed``).
+``--seed``). Several sets (``--synthetic a.pt b.pt herding:mnist:ipc=1``) are evaluated under one
+protocol into one table (``dcl.evaluation.multiset``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from typing import Any
 
@@ -28,11 +30,13 @@ from dcl.data.cache import resolve_data_root
 from dcl.evaluation.autotune import choose_paths
 from dcl.evaluation.distributed import gather_results
 from dcl.evaluation.learning_rate import lr_settings
+from dcl.evaluation.multiset import evaluate_sets
 from dcl.evaluation.parser import OPTIONS, build_parser
 from dcl.evaluation.pools import expand_models
 from dcl.evaluation.protocol import recipes, run_protocol
 from dcl.evaluation.recipe import PROTOCOL, set_hints
 from dcl.evaluation.report import evaluation_document, format_table, write_json
+from dcl.evaluation.setlist import check_sets, join_sets, set_sources
 from dcl.evaluation.sources import (
     build_baseline,
     device_name,
@@ -74,7 +78,7 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
     import lightning as L
 
     parser = build_parser()
-    cfg = parser.parse_args(args)
+    cfg = parser.parse_args(join_sets(sys.argv[1:] if args is None else args))
     cfg.data_root = str(resolve_data_root(cfg.data_root))  # the JSON names the folder read
     try:
         if cfg.num_models < 1 or (cfg.epochs is not None and cfg.epochs < 1):
@@ -84,7 +88,11 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
         if cfg.devices < 1 or cfg.num_nodes < 1:
             raise ValueError("--devices and --num_nodes must be at least 1.")
         device = resolve_device(cfg.device)
-        if cfg.devices * cfg.num_nodes > 1:
+        sources = set_sources(cfg.synthetic)
+        cfg.synthetic = sources[0] if len(sources) == 1 else sources  # one set: as it always was
+        if len(sources) > 1:
+            _check_many(cfg)
+        elif cfg.devices * cfg.num_nodes > 1:
             locate(cfg.synthetic)  # one clear error here, not one crashed process per rank
     except (ValueError, FileNotFoundError) as err:
         parser.error(str(err))
@@ -99,8 +107,31 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
     return fabric.launch(evaluate_on_ranks, cfg)
 
 
+def _check_many(cfg: Namespace) -> None:
+    """Refuse what several sets cannot share before any training (``ValueError``)."""
+    if cfg.baseline is not None:
+        raise ValueError(
+            f"--baseline {cfg.baseline} compares with one set; with several, add the baseline "
+            f"as a set of its own, e.g. --synthetic ... {cfg.baseline}:DATASET:ipc=N."
+        )
+    check_sets(cfg.synthetic, cfg.models)
+
+
 def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
-    """One rank of ``evaluate.py``: its share of the models, gathered into the whole table."""
+    """One rank of ``evaluate.py``: one set, or several (``cfg.synthetic`` a list) in one table."""
+    if isinstance(cfg.synthetic, list):
+        document = evaluate_sets(fabric, cfg, evaluate_set)
+    else:
+        document = evaluate_set(fabric, cfg)
+    if fabric.world_size > 1 and torch.distributed.is_initialized():
+        # End the group here: left to interpreter exit, a gloo thread can abort the process.
+        fabric.barrier()
+        torch.distributed.destroy_process_group()
+    return document
+
+
+def evaluate_set(fabric: Any, cfg: Namespace) -> dict[str, Any]:
+    """One rank's evaluation of one set: its share of the models, gathered into the table."""
     device, start = fabric.device, time.perf_counter()
     try:
         syn, train, test = load_sources(cfg, device)
@@ -167,8 +198,4 @@ def evaluate_on_ranks(fabric: Any, cfg: Namespace) -> dict[str, Any]:
     document = evaluation_document(results, base_results, cfg.baseline, settings)
     if cfg.output and fabric.is_global_zero:
         say(f"Results: {write_json(document, cfg.output)}")
-    if fabric.world_size > 1 and torch.distributed.is_initialized():
-        # End the group here: left to interpreter exit, a gloo thread can abort the process.
-        fabric.barrier()
-        torch.distributed.destroy_process_group()
     return document

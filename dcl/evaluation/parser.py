@@ -31,10 +31,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file with any options.")
     parser.add_argument(
         "--synthetic",
-        type=str,
+        type=str | list[str],
         required=True,
         help=f"A saved set (synthetic.pt) or a baseline spec {SPEC_FORMAT}, METHOD one of "
-        f"{', '.join(BASELINES)}, e.g. {SPEC_EXAMPLE}.",
+        f"{', '.join(BASELINES)}, e.g. {SPEC_EXAMPLE}; several (--synthetic a.pt b.pt SPEC) "
+        "are evaluated under one protocol into one table, JSON, plot and TensorBoard HPARAMS "
+        "runs beside --output (default evaluation/sets.json).",
     )
     parser.add_argument(
         "--models",

@@ -1,7 +1,7 @@
 import pytest
 from PIL import Image
 
-from dcl.applications.plot import PALETTE, line_plot, nice_ticks
+from dcl.plot import PALETTE, line_plot, nice_ticks
 
 
 def test_nice_ticks_enclose_the_range_with_round_steps():

@@ -1,4 +1,7 @@
-"""Minimal PNG line and scatter plots drawn with Pillow (matplotlib is not a dependency)."""
+"""Minimal PNG line and scatter plots drawn with Pillow (matplotlib is not a dependency).
+
+Shared by the applications and the evaluation reports; it imports nothing of ``dcl``.
+"""
 
 from __future__ import annotations
 
