@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 Metric = Literal["ours", "mse", "cos"]
@@ -159,3 +160,45 @@ def trajectory_distance(student_end: Tensor, expert_start: Tensor, expert_end: T
     reached = ((student_end - expert_end) ** 2).sum(-1)  # (...,)
     moved = ((expert_start - expert_end) ** 2).sum(-1)  # (...,)
     return reached / moved
+
+
+# ------------------------------------------------------- soft labels (knowledge distillation)
+# DD-Ranking's default temperature of its KL loss (``ddranking.loss.KLDivergenceLoss``).
+DEFAULT_TEMPERATURE = 1.2
+
+
+def soft_label_loss(
+    logits: Tensor, targets: Tensor, temperature: float = DEFAULT_TEMPERATURE, scale: bool = False
+) -> Tensor:
+    """KL divergence of the student's tempered softmax from the target logits' tempered softmax.
+
+    ``KL(softmax(targets / T) || softmax(logits / T))`` summed over classes and averaged over the
+    batch (``reduction="batchmean"``). The targets are logits (a teacher's outputs, or any
+    unnormalised log-scores; log-probabilities are logits too), as DD-Ranking and SRe2L store
+    and use them. Convention: no ``T^2`` factor by default, as DD-Ranking's
+    ``KLDivergenceLoss(scale_loss=False)``; ``scale=True`` multiplies by ``T^2`` as Hinton et
+    al., "Distilling the Knowledge in a Neural Network" (2015, section 2) do, so that the
+    gradients keep their magnitude when ``T`` changes.
+
+    Args:
+        logits: ``(B, K)`` the trained network's logits.
+        targets: ``(B, K)`` target logits; no gradient flows into them.
+        temperature: ``T > 0``; 1 is plain distillation of the targets' softmax.
+        scale: Multiply by ``T^2``.
+
+    Returns:
+        The scalar loss.
+    """
+    student = F.log_softmax(logits / temperature, dim=1)
+    teacher = F.log_softmax(targets.detach().to(logits.dtype) / temperature, dim=1)
+    loss = F.kl_div(student, teacher, reduction="batchmean", log_target=True)
+    return loss * temperature**2 if scale else loss
+
+
+def classification_loss(
+    logits: Tensor, targets: Tensor, temperature: float = DEFAULT_TEMPERATURE
+) -> Tensor:
+    """Cross-entropy on ``(B,)`` integer labels; ``soft_label_loss`` on ``(B, K)`` float logits."""
+    if targets.is_floating_point():
+        return soft_label_loss(logits, targets, temperature)
+    return F.cross_entropy(logits, targets)

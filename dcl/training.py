@@ -14,6 +14,8 @@ from torch import Tensor, nn
 from dcl.calls import Forward, logits
 
 Augment = Callable[[Tensor], Tensor]
+# ``(logits, targets) -> loss``: cross-entropy on hard labels, or a soft-label loss.
+Criterion = Callable[[Tensor, Tensor], Tensor]
 # The releases multiply the learning rate by 0.1 once, after epoch E // 2 (evaluate_synset).
 LR_DROP = 0.1
 
@@ -43,8 +45,9 @@ def train_epochs(
     forward: Forward = logits,
     backward: Callable[[Tensor], None] | None = None,
     batch_end: Callable[[int, Tensor, Tensor], None] | None = None,
+    criterion: Criterion = F.cross_entropy,
 ) -> float:
-    """Train ``net`` for ``epochs`` shuffled passes over ``(images, labels)`` with cross-entropy.
+    """Train ``net`` for ``epochs`` shuffled passes over ``(images, labels)`` with ``criterion``.
 
     The one minibatch loop of the library: DC's inner loop, evaluation networks (the ensemble is
     its batched form), NAS candidates and the baselines' feature extractor train through it.
@@ -53,7 +56,7 @@ def train_epochs(
         net: Network in train mode.
         optimizer: Optimiser over ``net``'s parameters.
         images: ``(N, C, H, W)`` training images (no gradient is taken w.r.t. them).
-        labels: ``(N,)`` labels.
+        labels: ``(N,)`` labels, or ``(N, K)`` soft labels for a soft ``criterion``.
         epochs: Passes over the data.
         batch_size: Minibatch size.
         generator: Drives the shuffling (augmentations bring their own generators).
@@ -64,6 +67,8 @@ def train_epochs(
             float16 gradients).
         batch_end: Called with ``(epoch, indices, logits)`` after each optimiser step (e.g. to
             record which examples were classified correctly).
+        criterion: ``(logits, labels[batch]) -> loss`` (default cross-entropy; e.g.
+            ``dcl.objectives.classification_loss`` for soft labels).
 
     Returns:
         Mean loss of the last epoch.
@@ -78,7 +83,7 @@ def train_epochs(
             idx = order[start : start + batch_size]
             x = images[idx] if augment is None else augment(images[idx])
             out = forward(net, x)
-            loss = F.cross_entropy(out, labels[idx])
+            loss = criterion(out, labels[idx])
             optimizer.zero_grad(set_to_none=True)
             if backward is None:
                 loss.backward()

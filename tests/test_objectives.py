@@ -178,3 +178,40 @@ def test_attention_map_of_known_nonnegative_features_skips_abs_with_the_same_val
     torch.testing.assert_close(
         attention_map(features, power, nonnegative=True), attention_map(features, power)
     )
+
+
+# ------------------------------------------------------------------------------ soft labels
+def test_soft_label_loss_is_the_tempered_kl_averaged_over_the_batch():
+    from dcl.objectives import soft_label_loss
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 4, generator=g, dtype=torch.float64)
+    targets = torch.randn(5, 4, generator=g, dtype=torch.float64)
+    t = 2.5
+    p = torch.softmax(targets / t, 1)
+    by_hand = (p * (p.log() - torch.log_softmax(logits / t, 1))).sum() / 5
+    assert float(soft_label_loss(logits, targets, t)) == pytest.approx(float(by_hand), rel=1e-12)
+    scaled = soft_label_loss(logits, targets, t, scale=True)
+    assert float(scaled) == pytest.approx(t**2 * float(by_hand), rel=1e-12)
+    assert float(soft_label_loss(targets, targets, t)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_soft_label_loss_sends_no_gradient_into_the_targets():
+    from dcl.objectives import soft_label_loss
+
+    logits = torch.randn(3, 4, requires_grad=True)
+    targets = torch.randn(3, 4, requires_grad=True)
+    soft_label_loss(logits, targets, 1.0).backward()
+    assert logits.grad is not None and targets.grad is None
+
+
+def test_classification_loss_picks_cross_entropy_for_class_labels():
+    from dcl.objectives import classification_loss
+
+    logits = torch.randn(6, 3)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    expected = torch.nn.functional.cross_entropy(logits, labels)
+    assert torch.equal(classification_loss(logits, labels, 4.0), expected)
+    # One-hot logits far apart at T = 1 are nearly the class labels: nearly cross-entropy.
+    onehot = torch.nn.functional.one_hot(labels, 3).float() * 50
+    assert float(classification_loss(logits, onehot, 1.0)) == pytest.approx(float(expected), 1e-4)

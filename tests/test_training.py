@@ -61,3 +61,38 @@ def test_nhwc_forward_converts_the_network_and_gives_the_same_embedding(spread):
     fast, fast_loss = _train(nhwc(logits), dtype=torch.float64)
     assert fast_loss == pytest.approx(loss, rel=1e-9)
     spread(_largest_difference(plain, fast), BOUND)
+
+
+def test_soft_label_training_is_the_obvious_kl_loop_in_float64():
+    """train_epochs with the soft-label loss takes the steps a loop written out by hand takes."""
+    from dcl.objectives import classification_loss
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(12, 1, 8, 8, generator=g, dtype=torch.float64)
+    soft = torch.randn(12, 10, generator=g, dtype=torch.float64) * 3
+    t, batch, epochs = 2.0, 5, 2
+
+    def network() -> torch.nn.Module:
+        net = build_network("ConvNet", 1, 10, 8, generator=torch.Generator().manual_seed(1))
+        return net.double()
+
+    ours = network()
+    opt = torch.optim.SGD(ours.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    train_epochs(ours, opt, images, soft, epochs, batch, torch.Generator().manual_seed(2),
+                 criterion=lambda out, y: classification_loss(out, y, t))  # fmt: skip
+
+    plain = network()
+    plain.train()
+    opt = torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    shuffle = torch.Generator().manual_seed(2)
+    for _ in range(epochs):
+        order = torch.randperm(12, generator=shuffle)
+        for start in range(0, 12, batch):
+            idx = order[start : start + batch]
+            p = torch.softmax(soft[idx] / t, 1)
+            log_q = torch.log_softmax(plain(images[idx]) / t, 1)
+            loss = (p * (p.log() - log_q)).sum(1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert _largest_difference(ours, plain) < 1e-12

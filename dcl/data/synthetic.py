@@ -83,6 +83,13 @@ class SyntheticSet:
         evaluation: How networks train on the set, written by the method that made it
             (``dcl.methods.EvaluationHints.to_dict()``: augmentation, epochs, batch);
             ``None`` (older files): evaluation looks the method's hints up by name.
+        soft_labels: ``None`` (hard labels only), or ``(classes * ipc, classes)`` floating-point
+            soft labels as **logits** (unnormalised log-scores: a teacher's or expert's outputs,
+            or log-probabilities), finite, one row per image; evaluation trains on
+            ``softmax(row / T)`` (``dcl.objectives.soft_label_loss``). ``labels`` stay the class
+            assignment (layout, ipc). Saved in their dtype (float32, float16 or bfloat16), which
+            is what ``dcl.data.storage`` counts. Build one from a network:
+            ``SyntheticSet(..., soft_labels=net(images).detach())``.
         whitening: The fit itself, when at hand (not saved: the file records ``zca``); pictures
             un-whiten through it, or through the cached fit of ``zca`` when not given.
     """
@@ -100,6 +107,7 @@ class SyntheticSet:
     zca: dict[str, Any] | None = None
     lr: float | None = None
     evaluation: dict[str, Any] | None = None
+    soft_labels: Tensor | None = None
     whitening: ZCA | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -147,14 +155,17 @@ class SyntheticSet:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form written by ``save``."""
         meta = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        meta.pop("images"), meta.pop("labels"), meta.pop("whitening")
+        meta.pop("images"), meta.pop("labels"), meta.pop("whitening"), meta.pop("soft_labels")
         meta["info"] = dataclasses.asdict(self.info)
-        return {
+        data = {
             "format": SET_FORMAT,
             "images": self.images.detach().cpu().float().contiguous(),
             "labels": self.labels.detach().cpu().long(),
             "meta": _plain(meta),
         }
+        if self.soft_labels is not None:  # absent, not None: files stay readable by older dcl
+            data["soft_labels"] = self.soft_labels.detach().cpu().contiguous()
+        return data
 
     def save(self, path: str | Path) -> Path:
         """Write one file atomically (temporary file, then rename).
@@ -198,7 +209,10 @@ class SyntheticSet:
             info = meta.pop("info")
             fields = {k: tuple(v) if isinstance(v, list) else v for k, v in info.items()}
             info = DatasetInfo(**fields)
-            return cls(images=data["images"], labels=data["labels"], info=info, **meta)
+            soft = data.get("soft_labels")  # absent from files of sets without soft labels
+            return cls(
+                images=data["images"], labels=data["labels"], info=info, soft_labels=soft, **meta
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ValueError(f"'{path}' is a damaged or inconsistent set: {err}") from err
 
@@ -276,4 +290,22 @@ def _extras_problems(syn: SyntheticSet) -> list[str]:
         problems.append(f"lr must be a finite number or None, got {lr!r}")
     if fit is not None and fit.dim != syn.images[0].numel():
         problems.append(f"whitening fits {fit.dim} values, the images have {syn.images[0].numel()}")
+    if syn.soft_labels is not None:
+        problems += soft_label_problems(syn.soft_labels, len(syn.labels), syn.num_classes)
     return problems
+
+
+def soft_label_problems(soft: object, n: int, classes: int) -> list[str]:
+    """What is wrong with soft labels meant for ``n`` images of ``classes`` classes (or nothing).
+
+    Soft labels are logits, so any finite value is valid: a row needs no sign or sum.
+    """
+    if not isinstance(soft, Tensor):
+        return [f"soft_labels must be a tensor or None, got {type(soft).__name__}"]
+    if tuple(soft.shape) != (n, classes):
+        return [f"soft_labels have shape {tuple(soft.shape)}, expected {(n, classes)}"]
+    if not soft.is_floating_point():
+        return [f"soft_labels must be floating-point logits, got {soft.dtype}"]
+    if not bool(torch.isfinite(soft).all()):
+        return ["soft_labels must be finite logits (log-probabilities of 0 are -inf: clamp them)"]
+    return []

@@ -27,15 +27,18 @@ from dcl import tuning
 from dcl.baselines.specs import is_spec
 from dcl.data import SyntheticSet
 from dcl.data.cache import resolve_data_root
+from dcl.data.storage import storage_bytes
+from dcl.evaluation import ddranking_run
 from dcl.evaluation.autotune import choose_paths
 from dcl.evaluation.distributed import gather_results
+from dcl.evaluation.labels import LabelPlan, plan_labels
 from dcl.evaluation.learning_rate import lr_settings
 from dcl.evaluation.multiset import evaluate_sets
-from dcl.evaluation.parser import OPTIONS, build_parser
+from dcl.evaluation.parser import LABEL_OPTIONS, OPTIONS, build_parser
 from dcl.evaluation.pools import expand_models
 from dcl.evaluation.protocol import recipes, run_protocol
 from dcl.evaluation.recipe import PROTOCOL, set_hints
-from dcl.evaluation.report import evaluation_document, format_table, write_json
+from dcl.evaluation.report import evaluation_document, format_table, json_safe, write_json
 from dcl.evaluation.setlist import check_sets, join_sets, set_sources
 from dcl.evaluation.sources import (
     build_baseline,
@@ -50,7 +53,7 @@ __all__ = ["OPTIONS", "build_parser", "evaluate_on_ranks", "main"]
 
 def _settings(cfg: Namespace, syn: SyntheticSet, **resolved: Any) -> dict[str, Any]:
     """Every option as given, then what was resolved from them and the set's metadata."""
-    settings = {name: cfg[name] for name in OPTIONS}
+    settings = {name: cfg[name] for name in (*OPTIONS, *LABEL_OPTIONS)}
     settings.update(resolved)
     settings.update(
         method=syn.method,
@@ -142,6 +145,8 @@ def evaluate_set(fabric: Any, cfg: Namespace) -> dict[str, Any]:
             base = syn  # the very same selection: do not build it twice
         elif cfg.baseline is not None:
             base = build_baseline(cfg.baseline, train, syn.ipc, cfg.seed, cfg, device)
+        labels = _label_plan(cfg, syn, train, models[0], device, fabric.is_global_zero)
+        base_soft = None if base is None else labels.soft_for(base)
     except (ValueError, FileNotFoundError) as err:
         build_parser().error(str(err))
     protocol = dict(
@@ -159,7 +164,7 @@ def evaluate_set(fabric: Any, cfg: Namespace) -> dict[str, Any]:
     say(
         f"Evaluating {syn.method} {syn.info.name}, {syn.ipc} image(s) per class, step {syn.step}: "
         f"{cfg.num_models} model(s) each ({how}; lr {rate['lr']:g}, {rate['lr_source']}), on "
-        f"{fabric.world_size} x {device}."
+        f"{fabric.world_size} x {device}; {labels.mode} labels{_source(labels)}."
     )
     with fabric.autocast():  # the probe times what runs: under the same precision
         paths = choose_paths(
@@ -171,14 +176,28 @@ def evaluate_set(fabric: Any, cfg: Namespace) -> dict[str, Any]:
             progress=fabric.is_global_zero,
         )  # rank 0 decides, every rank trains that way; the baseline has the set's shapes
         protocol.update(seed=cfg.seed, progress=fabric.is_global_zero, paths=paths, lr=cfg.lr)
-        shares = run_protocol(syn, test, models, **protocol)
-        results = gather_results(shares, fabric.all_gather, device)
+        protocol.update(temperature=cfg.temperature)
+        extra: dict[str, Any] = {"storage": storage_bytes(syn, _counted(labels))}
+        if cfg.protocol == "ddranking":
+            join = lambda shares: gather_results(shares, fabric.all_gather, device)  # noqa: E731
+            accuracies = ddranking_run.measure(
+                syn, train, test, models, labels, protocol, join, augment=_with_aug(cfg.augment),
+                teacher_epochs=cfg.teacher_epochs, cache_dir=cfg.cache_dir,
+            )  # fmt: skip
+            scores = ddranking_run.scores(accuracies)
+            extra["ddranking"] = {"accuracies": accuracies, "scores": scores}
+            results = {m: a["syn_soft_aug"] for m, a in accuracies.items()}
+        else:
+            shares = run_protocol(syn, test, models, **protocol, soft_labels=labels.soft_labels)
+            results = gather_results(shares, fabric.all_gather, device)
         base_results = None
         if base is not None:
             say(f"Evaluating the {base.method} baseline at {base.ipc} image(s) per class.")
-            shares = run_protocol(base, test, models, **protocol)
+            shares = run_protocol(base, test, models, **protocol, soft_labels=base_soft)
             base_results = gather_results(shares, fabric.all_gather, device)
     say(format_table(results, base_results, cfg.baseline or "baseline", syn.method))
+    if "ddranking" in extra:
+        say(ddranking_run.format_scores(extra["ddranking"]["scores"]))
     settings = _settings(
         cfg,
         syn,
@@ -194,8 +213,43 @@ def evaluate_set(fabric: Any, cfg: Namespace) -> dict[str, Any]:
         seconds=round(time.perf_counter() - start, 1),
         **rate,
         **(lr_settings(cfg.lr, base, "baseline_") if base is not None else {}),
+        **labels.record(),
+        evaluation_protocol=cfg.protocol,
     )
     document = evaluation_document(results, base_results, cfg.baseline, settings)
+    document.update(json_safe(extra))
     if cfg.output and fabric.is_global_zero:
         say(f"Results: {write_json(document, cfg.output)}")
     return document
+
+
+def _label_plan(
+    cfg: Namespace, syn: SyntheticSet, train: Any, network: str, device: Any, verbose: bool
+) -> LabelPlan:
+    """``--labels``/``--teacher`` resolved; DD-Ranking always trains soft, with a teacher."""
+    ddranking = cfg.protocol == "ddranking"
+    if ddranking and cfg.labels == "hard":
+        raise ValueError("--protocol ddranking compares soft-label accuracies: drop --labels hard.")
+    if ddranking and cfg.augment == "none":
+        raise ValueError("--protocol ddranking trains with and without augmentation: pick one.")
+    if cfg.teacher_epochs < 1 or not cfg.temperature > 0:
+        raise ValueError("--teacher_epochs must be at least 1 and --temperature positive.")
+    return plan_labels(
+        "soft" if ddranking else cfg.labels, syn, train, cfg.teacher, network, seed=cfg.seed,
+        epochs=cfg.teacher_epochs, cache_dir=cfg.cache_dir, device=device,
+        need_teacher=ddranking, verbose=verbose,
+    )  # fmt: skip
+
+
+def _with_aug(augment: str) -> str:
+    """DD-Ranking's "with augmentation" run: the given mode, DSA (the set's strategy) for auto."""
+    return "dsa" if augment == "auto" else augment
+
+
+def _counted(labels: LabelPlan) -> Any:
+    """Soft labels a teacher made count as stored labels: the set needs them to score so."""
+    return labels.soft_labels if labels.source == "teacher" else None
+
+
+def _source(labels: LabelPlan) -> str:
+    return "" if labels.source is None else f" ({labels.source}'s)"

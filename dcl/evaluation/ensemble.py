@@ -58,10 +58,15 @@ class Ensemble:
             xs = torch.stack(
                 [_augmented(m, images[i]) for m, i in zip(self.modules, batch, strict=True)]
             )
-            ys = torch.stack([labels[i] for i in batch])  # (M, B)
+            ys = torch.stack([labels[i] for i in batch])  # (M, B), or (M, B, classes) soft
             out = self.forward(self.params, self.buffers, xs)  # (M, B, classes)
-            per_model = F.cross_entropy(out.flatten(0, 1), ys.flatten(), reduction="none")
-            loss = per_model.view(ys.shape).mean(1).sum()  # each model's mean loss; no coupling
+            if ys.is_floating_point():
+                # Every model's batch has B rows, so M times the batch mean over all M * B rows
+                # is the sum of each model's mean loss: no coupling.
+                loss = self.modules[0].criterion(out.flatten(0, 1), ys.flatten(0, 1)) * len(xs)
+            else:
+                per_model = F.cross_entropy(out.flatten(0, 1), ys.flatten(), reduction="none")
+                loss = per_model.view(ys.shape).mean(1).sum()  # each model's mean loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

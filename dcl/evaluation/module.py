@@ -15,6 +15,7 @@ from dcl.calls import Forward, logits
 from dcl.data.images import ClassImages
 from dcl.data.registry import DatasetInfo
 from dcl.networks import build_network
+from dcl.objectives import DEFAULT_TEMPERATURE, classification_loss
 from dcl.seeding import AUGMENT, NETWORK, generator, step_seed
 from dcl.training import drop_learning_rate, lr_drop_epoch, train_epochs
 
@@ -46,6 +47,8 @@ class EvaluationModule(L.LightningModule):
         seed: Seeds the network's initialisation and the augmentation.
         dsa_strategy: DSA ops for ``augment="dsa"`` (default: the dataset's published strategy);
             pass the strategy the set was synthesised with.
+        temperature: Softmax temperature of soft labels (``(N, K)`` float targets train with
+            ``dcl.objectives.soft_label_loss``; integer labels with cross-entropy).
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class EvaluationModule(L.LightningModule):
         augment: str = "none",
         seed: int = 0,
         dsa_strategy: str | None = None,
+        temperature: float = DEFAULT_TEMPERATURE,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["info"])
@@ -99,11 +103,23 @@ class EvaluationModule(L.LightningModule):
     def _normalized(self, x: Tensor) -> Tensor:
         return (x.float() / 255 - self.mean) / self.std if x.dtype == torch.uint8 else x
 
+    def criterion(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Cross-entropy on hard labels, the soft-label KL at ``temperature`` on soft ones.
+
+        Args:
+            logits: ``(B, K)`` the network's logits.
+            targets: ``(B,)`` class labels, or ``(B, K)`` soft labels (logits).
+
+        Returns:
+            The scalar loss.
+        """
+        return classification_loss(logits, targets, self.hparams.temperature)
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        """Cross-entropy on an augmented batch."""
+        """``criterion`` on an augmented batch."""
         x, y = batch
         x = x if self.augment is None else self.augment(x)
-        loss = F.cross_entropy(self(x), y)
+        loss = self.criterion(self(x), y)
         self.log("train_loss", loss, prog_bar=True)
         return loss
 
@@ -145,7 +161,7 @@ class EvaluationModule(L.LightningModule):
 
         Args:
             images: ``(N, C, H, W)`` normalised training images.
-            labels: ``(N,)`` class labels.
+            labels: ``(N,)`` class labels, or ``(N, K)`` soft labels (logits).
             forward: ``(net, x) -> logits``, e.g. a compiled call.
             epoch_done: Called with each finished epoch's index (progress, timing).
 
@@ -170,6 +186,7 @@ class EvaluationModule(L.LightningModule):
             self.augment,
             end,
             forward,
+            criterion=self.criterion,
         )
 
     @torch.inference_mode()

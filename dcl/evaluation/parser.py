@@ -8,9 +8,12 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 
 from dcl.baselines import BASELINES
 from dcl.baselines.specs import SPEC_EXAMPLE, SPEC_FORMAT
+from dcl.evaluation.labels import LABEL_MODES
 from dcl.evaluation.pools import POOLS
 from dcl.evaluation.recipe import AUGMENTS
+from dcl.evaluation.teacher import TEACHER_EPOCHS
 from dcl.networks import NETWORK_NAMES
+from dcl.objectives import DEFAULT_TEMPERATURE
 
 OPTIONS = (
     "synthetic", "models", "num_models", "epochs", "augment", "data_root", "cache_dir",
@@ -18,6 +21,9 @@ OPTIONS = (
     "channels_last", "ensemble", "autotune", "devices", "num_nodes", "strategy", "precision",
     "lr",
 )  # fmt: skip
+# Soft labels, teachers and DD-Ranking's scores (kept apart: one line to merge).
+# ``--protocol`` is recorded as ``evaluation_protocol``: ``protocol`` names the release's recipe.
+LABEL_OPTIONS = ("labels", "teacher", "teacher_epochs", "temperature")
 
 
 def build_parser() -> ArgumentParser:
@@ -166,4 +172,42 @@ def build_parser() -> ArgumentParser:
         "networks on the set (cached per machine and shape in $DCL_CACHE_DIR/autotune.json; "
         "the choice is printed and recorded); false: plain, the ensemble on CUDA only.",
     )
+    add_label_options(parser)
     return parser
+
+
+def add_label_options(parser: ArgumentParser) -> None:
+    """``--labels``, ``--teacher``, ``--teacher_epochs``, ``--temperature``, ``--protocol``."""
+    parser.add_argument(
+        "--labels",
+        type=Literal[LABEL_MODES],
+        default="auto",
+        help="hard: cross-entropy on the class labels; soft: KL divergence on soft labels (the "
+        "set's own, else its images relabelled by --teacher); auto: soft when the set carries "
+        "soft labels or a teacher is given.",
+    )
+    parser.add_argument(
+        "--teacher",
+        type=str | None,
+        default=None,
+        help="Teacher that relabels sets with soft labels: a file (trained there on the "
+        "training split if missing) or auto (cached per dataset, architecture (the first of "
+        "--models), seed and epochs).",
+    )
+    parser.add_argument(
+        "--teacher_epochs", type=int, default=TEACHER_EPOCHS, help="Epochs of a new teacher."
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=DEFAULT_TEMPERATURE,
+        help="Softmax temperature of soft labels (DD-Ranking's default 1.2; no T^2 factor).",
+    )
+    parser.add_argument(
+        "--protocol",
+        type=Literal["standard", "ddranking"],
+        default="standard",
+        help="standard: the accuracy table; ddranking: also DD-Ranking's label- and "
+        "augmentation-robust scores (LRS, ARS) against same-size random real subsets, "
+        "relabelled by the teacher (auto unless given).",
+    )

@@ -21,6 +21,7 @@ from dcl.evaluation.progress import EvaluationProgress
 from dcl.evaluation.recipe import AUGMENTS, Like, recipes, resolve_augment
 from dcl.evaluation.summary import summarize
 from dcl.networks import is_class_path
+from dcl.objectives import DEFAULT_TEMPERATURE
 
 __all__ = ["AUGMENTS", "EvaluationModule", "resolve_augment", "run_protocol", "summarize"]
 
@@ -44,6 +45,8 @@ def run_protocol(
     broadcast: Callable[[Any], Any] | None = None,
     paths: Mapping[str, EvaluationPath] | None = None,
     lr: LrOption = None,
+    soft_labels: Tensor | None = None,
+    temperature: float = DEFAULT_TEMPERATURE,
 ) -> dict[str, list[float]]:
     """Train ``num_models`` fresh networks per architecture on ``syn``; test accuracies in %.
 
@@ -82,6 +85,9 @@ def run_protocol(
         broadcast: Rank 0's decision to every rank (a Fabric's or strategy's ``broadcast``).
         paths: Paths already chosen (``choose_paths``), instead of the options and probe.
         lr: SGD learning rate; ``None``/``auto``: the set's learned one, else 0.01 published.
+        soft_labels: ``(N, K)`` logits to train on with ``dcl.objectives.soft_label_loss``
+            (``syn.soft_labels``, or a teacher's); ``None``: ``syn.labels`` with cross-entropy.
+        temperature: The soft labels' softmax temperature.
 
     Returns:
         Test accuracies in % per architecture, one per model (NaN for other ranks' models).
@@ -95,7 +101,8 @@ def run_protocol(
             autotune=autotune, shard=shard, broadcast=broadcast, progress=progress,
         )  # fmt: skip
     plan = recipes(syn, models, augment, epochs, like)
-    images, labels = syn.images.to(device), syn.labels.to(device)
+    targets = syn.labels if soft_labels is None else soft_labels.float()
+    images, labels = syn.images.to(device), targets.to(device)
     rank, world_size = shard
     mine = [i for i in range(num_models) if i % world_size == rank]
     results: dict[str, list[float]] = {}
@@ -103,7 +110,7 @@ def run_protocol(
     for name in models:
         r = plan[name]
         settings = {"augment": r.augment, "dsa_strategy": r.dsa_strategy, "lr": rate}
-        settings["batch_size"] = r.batch_size
+        settings.update(batch_size=r.batch_size, temperature=temperature)
         modules = [
             EvaluationModule(name, syn.info, r.epochs, seed=seed + i, **settings).to(device)
             for i in mine
