@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU suite: the published DM and DSA settings for CIFAR-10 and MNIST at 1 and 10 images per
-# class, the GPU throughput table, then MTT (CIFAR-10, 1 and 10 ipc) and DataDAM (CIFAR-10, 10
-# ipc), one device-tool call (at most 10 minutes) per run.
+# class, the GPU throughput table, then MTT (CIFAR-10, 1 and 10 ipc), DataDAM (CIFAR-10, 10
+# ipc) and TESLA (CIFAR-10, 1 ipc), one device-tool call (at most 10 minutes) per run.
 #
 # 1. Here, on the development machine (packs the data and the wheels the device lacks; reads
 #    MNIST/ and cifar10-jpeg.tar.gz from $DCL_DATA_ROOT):
@@ -38,6 +38,9 @@
 #   OUT=/tmp/dry DEVICE=cpu MTT_EXPERTS=1 EXPERT_EPOCHS=2 EXTRA_ARGS='--steps 2 --num-models 1
 #   --epochs 1 --batch-real 8 --override data.dataset=digits model.backbone=ConvNetD1
 #   --method-args {"max_start_epoch":1}' bash benchmarks/gpu_suite.sh run mtt-cifar10-1
+# tesla-cifar10-1 is reduced as the MTT runs: configs/tesla/cifar10_ipc1.yaml (MTT with
+# memory: constant, 10000 iterations, no ZCA) through `reproduce mtt --config`, result
+# mtt_cifar10_ipc1_tesla_gpu.json (compared there with MTT's published 46.3 %, not TESLA's).
 # `run multi-gpu` (not part of `next`) uses every visible GPU: DM CIFAR-10 10 ipc synthesis with
 # --model.multi_gpu replicate and shard_classes (MULTI_STEPS steps, end-of-run evaluation shared
 # by the ranks), then evaluate.py of the set on all GPUs; timings and tables in multi_gpu*.log.
@@ -52,7 +55,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=(dm-cifar10-1 dm-cifar10-10 dm-mnist-1 dm-mnist-10
       dsa-cifar10-1 dsa-mnist-1 dsa-cifar10-10 dsa-mnist-10 throughput-mnist throughput-cifar10
-      evalspeed-cifar10 mtt-cifar10-1 mtt-cifar10-10 datadam-cifar10-10
+      evalspeed-cifar10 mtt-cifar10-1 mtt-cifar10-10 datadam-cifar10-10 tesla-cifar10-1
       dc-cifar10-10 dm-cifar10-50 dc-cifar10-50 dsa-cifar10-50
       dc-cifar100-1 dsa-cifar100-1 dm-cifar100-1 dc-cifar100-10 dsa-cifar100-10 dm-cifar100-10
       dm-cifar100-50 dm-tinyimagenet-1 dm-tinyimagenet-10 dm-tinyimagenet-50)
@@ -110,6 +113,7 @@ result_file() {  # where a run's result lands in results/
     case $a in
         throughput) echo "throughput_cuda_$b.json" ;;
         evalspeed) echo "evaluation_speed/cuda_${b}_convnet_ipc10.json" ;;
+        tesla) echo "mtt_${b}_ipc${c}_tesla_gpu.json" ;;
         *) echo "${a}_${b}_ipc${c}_gpu.json" ;;
     esac
 }
@@ -139,19 +143,23 @@ run_one() {  # run name: METHOD-DATASET-IPC, or throughput-SHAPE
             | tee "$OUT/$name.log"
         return
     fi
-    local data=(--data-root .cache/data) budget=${SYN_BUDGET:-330} experts=()
+    local data=(--data-root .cache/data) budget=${SYN_BUDGET:-330} experts=() tag=gpu config=()
     if missing_data "$name"; then
         echo "$name: skipped, its data was not packed (prepare packs it from \$DCL_DATA_ROOT)"
         return
     fi
     [[ $dataset == cifar10 ]] && data=(--imagefolder --data-root .cache/cifar10-jpeg)
+    if [[ $method == tesla ]]; then  # MTT with TESLA's config (memory: constant)
+        method=mtt tag=tesla_gpu config=(--config "configs/tesla/${dataset}_ipc${ipc}.yaml")
+    fi
     if [[ $method == mtt ]]; then  # reduced buffer trained in this call (header: why)
         budget=${SYN_BUDGET:-180}
         experts=(--experts "${MTT_EXPERTS:-3}" --expert-epochs "${EXPERT_EPOCHS:-50}"
                  --max-expert-seconds "${EXPERT_BUDGET:-150}")
     fi
     python3 -m benchmarks.reproduce "$method" "$dataset" "$ipc" "${data[@]}" --device "${DEVICE:-cuda}" \
-        --tag gpu --max-synthesis-seconds "$budget" "${experts[@]}" --results-dir "$OUT" \
+        --tag "$tag" "${config[@]}" --max-synthesis-seconds "$budget" "${experts[@]}" \
+        --results-dir "$OUT" \
         --run-dir /tmp/runs/"$name" ${EXTRA_ARGS:-} 2>&1 | tee "$OUT/${name}.log"
 }
 
@@ -194,5 +202,5 @@ case ${1:-} in
             if [[ $name == multi-gpu ]]; then multi_gpu; else run_one "$name"; fi
         done
         ;;
-    *) sed -n '2,48p' "$0"; exit 2 ;;
+    *) sed -n '2,53p' "$0"; exit 2 ;;
 esac

@@ -2,12 +2,14 @@ r"""Memory of one MTT image update against the number of unrolled student steps.
 
 Usage::
 
-    python -m benchmarks.mtt_memory --syn-steps 5 10 20 40 --dataset-shape cifar10 --ipc 10 \
-        --backbone ConvNet --device cuda --output results/mtt_memory/cifar10_ipc10_cuda.json
+    python -m benchmarks.mtt_memory --syn-steps 10 20 40 80 --dataset-shape cifar10 --ipc 10 \
+        --backbone ConvNet --memory unrolled constant --device cuda
 
-For each ``syn_steps`` it runs one MTT step (the student unrolled from an expert's parameters,
-``trajectory_distance`` to a target, backward to the images and the learnable lr) in a fresh
-subprocess, on random images of the dataset's shape, and records:
+For each ``memory`` (MTT's option: ``unrolled``, TESLA's ``constant``, the exact
+``checkpointed``) and ``syn_steps`` it runs one MTT step (the student trained from an expert's
+parameters, ``trajectory_distance`` to a target, backward to the images and the learnable lr) in
+a fresh subprocess, on random images of the dataset's shape (``SHAPES``, or any dataset's
+facts), and records:
 
 - ``peak_mb``: on GPU, CUDA's max allocated memory during the step minus what was allocated
   before it; on CPU, the process's max RSS after the step minus its RSS before (the subprocess
@@ -15,11 +17,15 @@ subprocess, on random images of the dataset's shape, and records:
 - ``saved_mb``: the bytes autograd saved for the backward pass (every tensor packed by
   ``saved_tensors_hooks``, each storage counted once): the part that grows with ``syn_steps``,
   the same on every device;
+- ``peak_saved_mb``: the most of those alive at once (a saved tensor dies with its graph): the
+  unrolled path's equals ``saved_mb``, the constant path's is one student step's graph;
 - ``seconds``: the step's wall time.
 
-A least-squares line through the points gives the memory per student step. Each step keeps its
-graph (``create_graph``) for the backward through all of them, so memory grows linearly in
-``syn_steps``; ``batch_syn`` bounds each step's share.
+A least-squares line through the points gives the memory per student step, per ``memory``. The
+unrolled path keeps every step's graph (``create_graph``) for the backward through all of them,
+so memory grows linearly in ``syn_steps``; ``batch_syn`` bounds each step's share. The constant
+and checkpointed paths keep one step's graph at a time (the latter also ``syn_steps`` flat
+parameter vectors).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import dataclasses
 import json
 import resource
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +44,19 @@ import torch
 from benchmarks.common import REPO, SHAPES, command_line, environment, resolve_device, rss_mb, sync
 from dcl import tuning
 from dcl.augmentation import DSA
+from dcl.data.registry import STATIC_INFO
 from dcl.evaluation.report import write_json
-from dcl.methods.mtt.student import flatten_parameters, unroll
+from dcl.methods.mtt.method import UNROLLS
+from dcl.methods.mtt.student import flatten_parameters
 from dcl.networks import build_network
 from dcl.objectives import trajectory_distance
+
+
+@dataclasses.dataclass
+class Box:
+    """A saved tensor, held by the graph that saved it (its end tells when the graph let go)."""
+
+    t: torch.Tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +72,7 @@ class Job:
     device: str
     threads: int | None
     seed: int = 0
+    memory: str = "unrolled"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,10 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--syn-steps", type=int, nargs="+", default=[5, 10, 20, 40])
-    p.add_argument("--dataset-shape", default="digits", choices=sorted(SHAPES))
+    shapes = sorted(set(SHAPES) | set(STATIC_INFO) - {"imagefolder"})
+    p.add_argument("--dataset-shape", default="digits", choices=shapes)
     p.add_argument("--ipc", type=int, default=1, help="Images per class.")
     p.add_argument("--backbone", default="ConvNet", help="Student network.")
     p.add_argument("--batch-syn", type=int, default=None, help="Images per step (all: unset).")
+    p.add_argument("--memory", nargs="+", default=["unrolled"], choices=sorted(UNROLLS))
     p.add_argument("--no-augment", action="store_true", help="Skip DSA on the student batches.")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda.")
     p.add_argument("--threads", type=int, default=None, help="torch threads (CPU).")
@@ -85,7 +104,7 @@ def measure(job: Job) -> dict[str, Any]:
     if job.threads:
         torch.set_num_threads(job.threads)
     device = torch.device(job.device)
-    info = SHAPES[job.shape][0]
+    info = SHAPES[job.shape][0] if job.shape in SHAPES else STATIC_INFO[job.shape]
     g = torch.Generator().manual_seed(job.seed)
     k, c, s = info.num_classes, info.channels, info.image_size
     net = build_network(job.backbone, c, k, s, generator=g, device=device).requires_grad_(False)
@@ -97,21 +116,40 @@ def measure(job: Job) -> dict[str, Any]:
     dsa, student = DSA(), torch.Generator(device=device).manual_seed(job.seed + 1)
     augment = (lambda x: dsa.per_image(x, student)) if job.augment else None
     saved: dict[int, int] = {}
+    live: dict[int, list[int]] = {}  # storage -> [saved tensors alive on it, its bytes]
+    alive = [0, 0]  # bytes saved and alive now, the most at once
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
+    def release(ptr: int) -> None:
+        entry = live[ptr]
+        entry[0] -= 1
+        if entry[0] == 0:
+            alive[0] -= live.pop(ptr)[1]
+
+    def pack(t: torch.Tensor) -> Box:
         storage = t.untyped_storage()
-        saved[storage.data_ptr()] = storage.nbytes()
-        return t
+        ptr, size = storage.data_ptr(), storage.nbytes()
+        saved[ptr] = size
+        entry = live.setdefault(ptr, [0, size])
+        if entry[0] == 0:
+            alive[0] += size
+            alive[1] = max(alive)
+        entry[0] += 1
+        box = Box(t)
+        weakref.finalize(box, release, ptr)  # the graph holding it was freed
+        return box
 
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     before = torch.cuda.memory_allocated(device) if device.type == "cuda" else rss_mb() * 2**20
     t0 = time.perf_counter()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        end = unroll(net, start, images, labels, lr, job.syn_steps, job.batch_syn, augment, student)
+    student_run = UNROLLS[job.memory]
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda box: box.t):
+        end = student_run(
+            net, start, images, labels, lr, job.syn_steps, job.batch_syn, augment, student
+        )
         loss = trajectory_distance(end, start, target)
-    loss.backward()
+        loss.backward()  # inside: the constant paths' recomputed graphs are counted too
     sync(device)
     seconds = time.perf_counter() - t0
     if device.type == "cuda":
@@ -126,10 +164,19 @@ def measure(job: Job) -> dict[str, Any]:
         "peak_mb": peak / 2**20,
         "peak_kind": kind,
         "saved_mb": sum(saved.values()) / 2**20,
+        "peak_saved_mb": alive[1] / 2**20,
         "seconds": seconds,
         "loss": float(loss.detach()),
         "finite_gradients": bool(images.grad.isfinite().all() and lr.grad.isfinite()),
     }
+
+
+def per_step(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """MiB per student step of each measure: for one path, flat; for several, per path."""
+    keys = ("peak_mb", "saved_mb", "peak_saved_mb", "seconds")
+    paths = sorted({r["memory"] for r in rows})
+    slopes = {m: {k: slope([r for r in rows if r["memory"] == m], k) for k in keys} for m in paths}
+    return slopes[paths[0]] if len(paths) == 1 else slopes
 
 
 def run(job: Job, isolate: bool) -> dict[str, Any]:
@@ -160,17 +207,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return result
     device = resolve_device(args.device)
     rows = []
-    for steps in args.syn_steps:
-        shape = (args.dataset_shape, args.ipc, args.backbone, args.batch_syn)
-        job = Job(steps, *shape, not args.no_augment, str(device), args.threads)
-        rows.append(run(job, not args.no_isolate))
-        r = rows[-1]
-        print(
-            f"syn_steps {steps:4d}: peak {r['peak_mb']:9.1f} MiB ({r['peak_kind']}), "
-            f"saved {r['saved_mb']:9.1f} MiB, {r['seconds']:.2f} s",
-            flush=True,
-        )
-    name = f"{args.dataset_shape}_{args.backbone}_ipc{args.ipc}_{device.type}"
+    for memory in args.memory:
+        for steps in args.syn_steps:
+            shape = (args.dataset_shape, args.ipc, args.backbone, args.batch_syn)
+            job = Job(steps, *shape, not args.no_augment, str(device), args.threads, 0, memory)
+            rows.append(run(job, not args.no_isolate))
+            r = rows[-1]
+            print(
+                f"{memory:>12} syn_steps {steps:4d}: peak {r['peak_mb']:9.1f} MiB "
+                f"({r['peak_kind']}), saved {r['saved_mb']:9.1f} MiB, alive at most "
+                f"{r['peak_saved_mb']:9.1f} MiB, {r['seconds']:.2f} s",
+                flush=True,
+            )
+    batch = f"_batch{args.batch_syn}" if args.batch_syn else ""
+    paths = "" if args.memory == ["unrolled"] else "_" + "_".join(args.memory)
+    name = f"{args.dataset_shape}_{args.backbone}_ipc{args.ipc}{batch}{paths}_{device.type}"
     document = {
         "kind": "mtt_memory",
         "environment": environment(device),
@@ -179,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "isolated": not args.no_isolate,
         "command": command_line("mtt_memory", argv),
         "results": rows,
-        "mib_per_step": {key: slope(rows, key) for key in ("peak_mb", "saved_mb")},
+        "mib_per_step": per_step(rows),
     }
     out = Path(args.output or REPO / "results" / "mtt_memory" / f"{name}.json")
     write_json(document, out)

@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's
 from benchmarks.summary import PUBLISHED, WHOLE_SET  # noqa: E402
 from dcl.data.registry import STATIC_INFO  # noqa: E402
 from dcl.methods.dc import PUBLISHED_LOOPS  # noqa: E402
-from dcl.methods.mtt.method import PUBLISHED as MTT_PUBLISHED  # noqa: E402
+from dcl.methods.mtt.settings import PUBLISHED as MTT_PUBLISHED  # noqa: E402
+from dcl.methods.mtt.settings import TESLA  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reference.md"
 NAMES = {
@@ -81,17 +82,21 @@ def test_the_dc_loops_and_mtt_settings_are_the_codes():
     text = section(3)
     for ipc, loops in PUBLISHED_LOOPS.items():
         assert f"{ipc} → {loops}" in text.replace("\n", " ")
-    for dataset, *cells in rows(section(10).split("**DataDAM**")[0])[1:]:
-        name, ipc = dataset.split(", ")
-        setting = MTT_PUBLISHED[(NAMES[name], int(ipc))]
-        steps, epochs, start, lr_img, lr_lr, lr, batch, zca = cells
-        assert [int(steps), int(epochs), int(start)] == [
-            setting["syn_steps"],
-            setting["expert_epochs"],
-            setting["max_start_epoch"],
-        ]
-        assert (float(lr_img), float(lr_lr), float(lr)) == pytest.approx(
-            (setting["lr_img"], setting["lr_lr"], setting["lr_teacher"])
-        )
-        assert (None if batch == "all" else int(batch)) == setting["batch_syn"]
-        assert (zca == "yes") == setting["zca"]
+    mtt, tesla = section(10).split("**DataDAM**")[0].split("**TESLA**")
+    for text, table in ((mtt, MTT_PUBLISHED), (tesla, TESLA)):
+        found = rows(text)[1:]
+        assert len(found) == len(table.rows)
+        for dataset, *cells in found:
+            name, ipc = dataset.split(", ")
+            setting = table.setting(NAMES[name], int(ipc))
+            steps, epochs, start, lr_img, lr_lr, lr, batch, zca = cells
+            assert [int(steps), int(epochs), int(start)] == [
+                setting["syn_steps"],
+                setting["expert_epochs"],
+                setting["max_start_epoch"],
+            ]
+            assert (float(lr_img), float(lr_lr), float(lr)) == pytest.approx(
+                (setting["lr_img"], setting["lr_lr"], setting["lr_teacher"])
+            )
+            assert (None if batch == "all" else int(batch)) == setting["batch_syn"]
+            assert (zca == "yes") == setting["zca"]

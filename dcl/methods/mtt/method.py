@@ -14,10 +14,16 @@ from dcl.methods.base import MatchingMethod, StepContext
 from dcl.methods.hints import EvaluationHints
 from dcl.methods.mtt.buffer import ExpertBuffer
 from dcl.methods.mtt.manifest import default_buffer_path
+from dcl.methods.mtt.memory import checkpointed_unroll, constant_unroll
+from dcl.methods.mtt.settings import PUBLISHED, published_config
 from dcl.methods.mtt.student import unroll
-from dcl.methods.published import PublishedConfig, matching_model
+from dcl.methods.published import PublishedConfig
 from dcl.objectives import trajectory_distance
 from dcl.seeding import EXPERT, STUDENT
+
+# How the student's gradient is computed (``memory``): the whole unrolled graph (the release),
+# TESLA's constant-memory approximation, or the exact gradient from N kept parameter vectors.
+UNROLLS = {"unrolled": unroll, "constant": constant_unroll, "checkpointed": checkpointed_unroll}
 
 
 @functools.lru_cache(maxsize=2)
@@ -44,38 +50,6 @@ def data_uses_zca(data: Any) -> bool:
     return bool(value)
 
 
-# The published settings, (dataset, ipc) -> FIELDS: the paper's hyperparameter table as the
-# authors' commands per setting give it (two reproductions agree: DC-BENCH's trajectory-matching
-# "SOTA" commands, "parameters provided by the author", and another benchmark's MTT commands; the
-# release's readme gives CIFAR-100 1 ipc, the same). ConvNet (depth 3) on CIFAR, ConvNetD4 on
-# Tiny ImageNet (64x64); batch_syn None = the whole set; every run 5000 iterations.
-FIELDS = ("syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher")
-FIELDS += ("batch_syn", "zca")
-_TABLE = {
-    ("cifar10", 1): (50, 2, 2, 100.0, 1e-7, 0.01, None, True),
-    ("cifar10", 10): (30, 2, 20, 100.0, 1e-5, 0.001, None, True),
-    ("cifar10", 50): (30, 2, 40, 1000.0, 1e-5, 0.001, None, False),
-    ("cifar100", 1): (20, 3, 20, 1000.0, 1e-5, 0.01, None, True),
-    ("cifar100", 10): (20, 2, 20, 1000.0, 1e-5, 0.01, None, False),
-    ("cifar100", 50): (80, 2, 40, 1000.0, 1e-5, 0.01, 125, True),
-    ("tinyimagenet", 1): (10, 2, 10, 10000.0, 1e-4, 0.01, None, False),
-    ("tinyimagenet", 10): (20, 2, 40, 10000.0, 1e-4, 0.01, 200, False),
-    ("tinyimagenet", 50): (20, 2, 40, 10000.0, 1e-4, 0.01, 300, False),
-}
-PUBLISHED: dict[tuple[str, int], dict[str, Any]] = {
-    key: dict(zip(FIELDS, row, strict=True)) for key, row in _TABLE.items()
-}
-PUBLISHED_BACKBONE = {"cifar10": "ConvNet", "cifar100": "ConvNet", "tinyimagenet": "ConvNetD4"}
-PUBLISHED_ACCURACY = {("cifar10", 1): 46.3, ("cifar10", 10): 65.3, ("cifar10", 50): 71.6}
-ITERATIONS = 5000  # distill.py's --Iteration default, which the published commands keep
-NOTE = (
-    "# Train the experts first (the release's buffer.py: 100 experts x 50 epochs, SGD 0.01, DSA):\n"
-    "#   python train_experts.py --dataset {dataset} --network {backbone}{zca_flag}"
-    " --out {buffer}\n"
-    "# ZCA whitening: {zca}. Networks evaluate with the learned lr (syn_lr), DSA, 1000 epochs.\n"
-)
-
-
 class MTT(MatchingMethod):
     """A student trained on the synthetic set should land where an expert on real data landed.
 
@@ -87,8 +61,9 @@ class MTT(MatchingMethod):
     expert's parameters at ``t`` with the learnable step size ``syn_lr`` on minibatches of
     ``batch_syn`` synthetic images, each augmented with per-image DSA (stream ``STUDENT``), and
     returns ``trajectory_distance``. Images and ``syn_lr`` get their gradients through the whole
-    unrolled training; ``syn_lr`` has its own optimiser group (``lr_lr``; with the default SGD,
-    momentum 0.5 as the release's two optimisers). Its value is saved in checkpoints and is the
+    unrolled training (or at the memory of one step: ``memory``); ``syn_lr`` has its own
+    optimiser group (``lr_lr``; with the default SGD, momentum 0.5 as the release's two
+    optimisers). Its value is saved in checkpoints and is the
     learning rate to evaluate the set with (``learned_lr``).
 
     The loss covers the whole set (one student sees every class), so ``multi_gpu shard_classes``
@@ -108,6 +83,13 @@ class MTT(MatchingMethod):
         lr_teacher: Initial student learning rate ``syn_lr`` (the release's ``lr_teacher``).
         lr_lr: Learning rate of ``syn_lr``'s own optimiser group.
         batch_syn: Synthetic images per student step; ``None``: the whole set.
+        memory: How the images' gradient is computed (``dcl.methods.mtt.memory``):
+            ``unrolled`` keeps every student step's graph (memory linear in ``syn_steps``, the
+            release); ``constant`` is TESLA's (Cui et al. 2023) gradient at the memory of one
+            step, an approximation that drops the Hessian chain between steps (equal for one
+            step); ``checkpointed`` is the exact gradient at one step's graph plus
+            ``syn_steps`` flat parameter vectors. All three compute the same loss; the last two
+            take about one more network forward and backward per student step.
     """
 
     name = "mtt"
@@ -120,7 +102,7 @@ class MTT(MatchingMethod):
     dsa_strategy = DSA_STRATEGY_FULL
     float16 = False  # the unrolled student's gradients are not covered by the gradient scaler
     network_calls = False  # the student runs through functional_call: no compile, no NHWC
-    published_settings = tuple(PUBLISHED)
+    published_settings = tuple(PUBLISHED.rows)
 
     def __init__(
         self,
@@ -132,6 +114,7 @@ class MTT(MatchingMethod):
         lr_teacher: float = 0.01,
         lr_lr: float = 1e-5,
         batch_syn: int | None = None,
+        memory: str = "unrolled",
     ) -> None:
         super().__init__()
         problems = []
@@ -145,11 +128,13 @@ class MTT(MatchingMethod):
             problems.append(f"batch_syn >= 1 or null (the whole set), got {batch_syn}")
         if lr_teacher <= 0 or lr_lr < 0:
             problems.append(f"lr_teacher > 0 ({lr_teacher}) and lr_lr >= 0 ({lr_lr})")
+        if memory not in UNROLLS:
+            problems.append(f"memory one of {', '.join(UNROLLS)}, got {memory!r}")
         if problems:
             raise ValueError("Invalid MTT settings: need " + "; ".join(problems) + ".")
         self.buffer, self.syn_steps, self.expert_epochs = buffer, syn_steps, expert_epochs
         self.min_start_epoch, self.max_start_epoch = min_start_epoch, max_start_epoch
-        self.lr_lr, self.batch_syn = lr_lr, batch_syn
+        self.lr_lr, self.batch_syn, self.memory = lr_lr, batch_syn, memory
         self.syn_lr = nn.Parameter(torch.tensor(float(lr_teacher)))
         self.zca = False  # whether the run's data is ZCA-whitened (on_setup reads it)
         self._checked: str | None = None  # the buffer path validated against this run
@@ -233,19 +218,7 @@ class MTT(MatchingMethod):
     @classmethod
     def published_config(cls, dataset: str, ipc: int) -> PublishedConfig:
         """The paper's table (``PUBLISHED``), reading ``train_experts.py``'s default buffer."""
-        setting = dict(PUBLISHED[(dataset, ipc)])
-        zca, lr_img = setting.pop("zca"), setting.pop("lr_img")
-        backbone = PUBLISHED_BACKBONE[dataset]
-        buffer = default_buffer_path(dataset, zca, backbone)
-        model = matching_model(ipc, cls.init, lr_img, cls.dsa_strategy)
-        del model["batch_real"]  # MTT draws no real batches
-        model.update(backbone=backbone, method_args={"buffer": buffer, **setting})
-        flag = " --zca true" if zca else ""
-        how = dict(dataset=dataset, backbone=backbone, zca_flag=flag, buffer=buffer)
-        note = NOTE.format(**how, zca="on" if zca else "off")
-        paper = PUBLISHED_ACCURACY.get((dataset, ipc))
-        data = {"zca": zca}
-        return PublishedConfig(model, ITERATIONS, note, paper, checkpoint_every=500, data=data)
+        return published_config(PUBLISHED, dataset, ipc, cls.init, cls.dsa_strategy)
 
     def loss(self, ctx: StepContext) -> Tensor:
         """The normalised distance between the unrolled student and the expert's target."""
@@ -262,7 +235,8 @@ class MTT(MatchingMethod):
         start, target = ends.to(ctx.device, ctx.images.dtype).unbind(0)  # (P,) each
         net = ctx.network(ctx.step).requires_grad_(False)  # the architecture; weights replaced
         student = self.student(ctx)
-        reached = unroll(net, start, ctx.images, ctx.labels, self.syn_lr, self.syn_steps, **student)
+        run = UNROLLS[self.memory]
+        reached = run(net, start, ctx.images, ctx.labels, self.syn_lr, self.syn_steps, **student)
         return trajectory_distance(reached, start, target)
 
     def student(self, ctx: StepContext) -> dict[str, Any]:

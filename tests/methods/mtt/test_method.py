@@ -240,10 +240,16 @@ def digits_buffers(tmp_path_factory, digits_cache):
     return out
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+TRAJECTORY = sorted(CONFIGS.glob("*.yaml")) + sorted((CONFIGS.parent / "tesla").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", TRAJECTORY, ids=lambda p: f"{p.parent.name}-{p.stem}")
 def test_packaged_mtt_config_runs_one_step(tmp_path, digits_buffers, path):
     config = yaml.safe_load(path.read_text())
-    assert config["model"]["method"] == "mtt" and config["trainer"]["max_steps"] == 5000
+    tesla = path.parent.name == "tesla"  # TESLA's: MTT at constant memory, 10000 iterations
+    assert config["model"]["method"] == "mtt"
+    assert config["trainer"]["max_steps"] == (10000 if tesla else 5000)
+    assert config["model"]["method_args"].get("memory") == ("constant" if tesla else None)
     args = config["model"]["method_args"]
     assert args["buffer"].startswith(f"buffers/{config['data']['dataset']}")
     # The published dataset and its 50-epoch experts may be absent here: same settings on the
@@ -259,3 +265,4 @@ def test_packaged_mtt_config_runs_one_step(tmp_path, digits_buffers, path):
     cli = train_main(argv)
     assert cli.trainer.global_step == 1 and cli.datamodule.zca == config["data"]["zca"]
     assert isinstance(cli.model.matching, MTT) and cli.model.matching.zca == config["data"]["zca"]
+    assert cli.model.matching.memory == ("constant" if tesla else "unrolled")

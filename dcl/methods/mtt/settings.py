@@ -1,0 +1,116 @@
+"""Trajectory matching's published settings: MTT's table and TESLA's, as config parts.
+
+``dcl.configs.generate`` writes ``configs/mtt/*`` from ``PUBLISHED`` (through
+``MTT.published_config``) and ``configs/tesla/*`` from ``TESLA``: both run the same ``MTT``
+method, TESLA's with ``memory: constant`` (``dcl.methods.mtt.memory``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from dcl.methods.mtt.manifest import default_buffer_path
+from dcl.methods.published import PublishedConfig, matching_model
+
+FIELDS = ("syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher")
+FIELDS += ("batch_syn", "zca")
+BACKBONE = {"cifar10": "ConvNet", "cifar100": "ConvNet", "tinyimagenet": "ConvNetD4"}
+NOTE = (
+    "# Train the experts first (the release's buffer.py: 100 experts x 50 epochs, SGD 0.01, DSA):\n"
+    "#   python train_experts.py --dataset {dataset} --network {backbone}{zca_flag}"
+    " --out {buffer}\n"
+    "# ZCA whitening: {zca}. Networks evaluate with the learned lr (syn_lr), DSA, 1000 epochs.\n"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """One paper's trajectory-matching settings.
+
+    Attributes:
+        rows: (dataset, ipc) -> the values of ``FIELDS``; ``batch_syn`` ``None``: the whole set.
+        accuracy: (dataset, ipc) -> the paper's accuracy, where we quote it.
+        iterations: Image updates per run.
+        method_args: ``method_args`` beside the table's (TESLA: ``memory``).
+        note: A comment line (``#``) after ``NOTE``, or ``""``.
+    """
+
+    rows: dict[tuple[str, int], tuple[Any, ...]]
+    accuracy: dict[tuple[str, int], float]
+    iterations: int
+    method_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    note: str = ""
+
+    def setting(self, dataset: str, ipc: int) -> dict[str, Any]:
+        """The row of ``(dataset, ipc)`` by field name."""
+        return dict(zip(FIELDS, self.rows[(dataset, ipc)], strict=True))
+
+
+# MTT's settings: the paper's hyperparameter table as the authors' commands per setting give it
+# (two reproductions agree: DC-BENCH's trajectory-matching "SOTA" commands, "parameters provided
+# by the author", and another benchmark's MTT commands; the release's readme gives CIFAR-100
+# 1 ipc, the same). ConvNet (depth 3) on CIFAR, ConvNetD4 on Tiny ImageNet (64x64); every run
+# 5000 iterations (distill.py's --Iteration default, which the published commands keep).
+PUBLISHED = Table(
+    rows={
+        ("cifar10", 1): (50, 2, 2, 100.0, 1e-7, 0.01, None, True),
+        ("cifar10", 10): (30, 2, 20, 100.0, 1e-5, 0.001, None, True),
+        ("cifar10", 50): (30, 2, 40, 1000.0, 1e-5, 0.001, None, False),
+        ("cifar100", 1): (20, 3, 20, 1000.0, 1e-5, 0.01, None, True),
+        ("cifar100", 10): (20, 2, 20, 1000.0, 1e-5, 0.01, None, False),
+        ("cifar100", 50): (80, 2, 40, 1000.0, 1e-5, 0.01, 125, True),
+        ("tinyimagenet", 1): (10, 2, 10, 10000.0, 1e-4, 0.01, None, False),
+        ("tinyimagenet", 10): (20, 2, 40, 10000.0, 1e-4, 0.01, 200, False),
+        ("tinyimagenet", 50): (20, 2, 40, 10000.0, 1e-4, 0.01, 300, False),
+    },
+    accuracy={("cifar10", 1): 46.3, ("cifar10", 10): 65.3, ("cifar10", 50): 71.6},
+    iterations=5000,
+)
+
+# TESLA's settings (Cui, Wang, Si, Hsieh, ICML 2023): only the two CIFAR commands its release's
+# readme gives (hard labels, no --teacher_label); the paper's full hyperparameter table (other
+# CIFAR settings, Tiny ImageNet) was not available to us, so no setting is guessed from MTT's.
+# CIFAR-10 1 ipc departs from MTT's: start epochs below 5 (MTT 2), lr_img 1000 (MTT 100), and
+# no ZCA (its command omits --zca). Iterations: distill.py's --Iteration default there, 10000
+# (the commands keep it). Accuracy quoted: CIFAR-100 50 ipc, 47.9 % (the paper's Table 1);
+# CIFAR-10 1 ipc is left unquoted (we could not check the figure).
+TESLA = Table(
+    rows={
+        ("cifar10", 1): (50, 2, 5, 1000.0, 1e-7, 0.01, None, False),
+        ("cifar100", 50): (80, 2, 40, 1000.0, 1e-5, 0.01, 125, True),
+    },
+    accuracy={("cifar100", 50): 47.9},
+    iterations=10000,
+    method_args={"memory": "constant"},
+    note="# TESLA: MTT with the gradient of memory: constant (one student step's graph).\n",
+)
+
+
+def published_config(
+    table: Table, dataset: str, ipc: int, init: str, dsa_strategy: str
+) -> PublishedConfig:
+    """One setting of ``table`` as config parts, reading ``train_experts.py``'s default buffer.
+
+    Args:
+        table: ``PUBLISHED`` (MTT) or ``TESLA``.
+        dataset: Dataset name.
+        ipc: Images per class.
+        init: Image initialisation (MTT's ``init``).
+        dsa_strategy: The student's DSA strategy (MTT's ``dsa_strategy``).
+    """
+    setting = table.setting(dataset, ipc)
+    zca, lr_img = setting.pop("zca"), setting.pop("lr_img")
+    backbone = BACKBONE[dataset]
+    buffer = default_buffer_path(dataset, zca, backbone)
+    model = matching_model(ipc, init, lr_img, dsa_strategy)
+    del model["batch_real"]  # trajectory matching draws no real batches
+    args = {"buffer": buffer, **setting, **table.method_args}
+    model.update(backbone=backbone, method_args=args)
+    flag = " --zca true" if zca else ""
+    how = dict(dataset=dataset, backbone=backbone, zca_flag=flag, buffer=buffer)
+    note = NOTE.format(**how, zca="on" if zca else "off") + table.note
+    paper = table.accuracy.get((dataset, ipc))
+    return PublishedConfig(
+        model, table.iterations, note, paper, checkpoint_every=500, data={"zca": zca}
+    )
