@@ -154,6 +154,38 @@ class MatchingMethod(nn.Module):
             ValueError: The run cannot work (say what to change); MTT checks its buffer here.
         """
 
+    def initial_images(self, train: Any, ipc: int, generator: torch.Generator) -> Tensor:
+        """``(K, ipc, C, H, W)`` the real images a real initialisation (``init real``) copies.
+
+        Runs in ``SynthesisModule.setup``, after ``on_setup``, on a first fit only.
+
+        Args:
+            train: The train split (``dcl.data.images.ClassImages``).
+            ipc: Images per class.
+            generator: The run's initialisation stream.
+
+        Returns:
+            Default: ``train.sample(ipc, generator)``, distinct random images of every class;
+            MTT with TESLA's soft labels draws among those its expert predicts correctly.
+        """
+        return train.sample(ipc, generator)
+
+    def after_init(self, images: Tensor, labels: Tensor) -> None:
+        """Runs once the images are initialised (real or noise), before any step; default none.
+
+        Args:
+            images: ``(num_classes * ipc, C, H, W)`` the initial set (MTT labels it with TESLA's
+                expert when asked to).
+            labels: ``(num_classes * ipc,)`` its class labels.
+        """
+
+    def soft_labels(self) -> Tensor | None:
+        """``(num_classes * ipc, num_classes)`` soft-label logits saved with the set, or ``None``.
+
+        Default ``None`` (hard labels); MTT's are TESLA's expert labels when asked for.
+        """
+        return None
+
     def after_update(self, ctx: StepContext) -> None:
         """Runs after the optimiser stepped the images (DC: its inner-loop network training).
 

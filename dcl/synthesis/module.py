@@ -176,11 +176,12 @@ class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
         if self.hparams.init == "real":
             train.check_per_class(self.ipc, "synthetic images per class (--model.ipc, init real)")
             g = generator(step_seed(self.seed, 0, 0, INIT), train.device)
-            real = train.sample(self.ipc, g)  # (K, ipc, C, H, W)
+            real = self.matching.initial_images(train, self.ipc, g)  # (K, ipc, C, H, W)
             self.images.data.copy_(real.flatten(0, 1))
         else:
             g = generator(step_seed(self.seed, 0, 0, INIT))
             self.images.data.copy_(torch.randn(self.images.shape, generator=g))
+        self.matching.after_init(self.images.detach(), self.labels)
 
     def _adopt_class_names(self) -> None:
         # The CLI builds the module from static facts; class names may come with the data.

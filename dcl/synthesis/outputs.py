@@ -16,8 +16,9 @@ class SyntheticOutputs:
     Expects ``images``, ``labels``, ``info``, ``ipc``, ``method``, ``seed``, ``step``,
     ``hparams``, ``dsa``, ``matching`` and ``_output_dir`` on the LightningModule it is mixed
     into. A set records the data module's ZCA fit (``whitening``, when it whitens) and the
-    matching method's learned evaluation learning rate (its ``learned_lr()``, when it has one) and
-    its evaluation hints (how networks train on its sets).
+    matching method's learned evaluation learning rate (its ``learned_lr()``, when it has one), its
+    soft labels (``soft_labels()``, when it makes them) and its evaluation hints (how networks
+    train on its sets).
     """
 
     def whitening(self) -> ZCA | None:
@@ -30,6 +31,12 @@ class SyntheticOutputs:
         learned = getattr(getattr(self, "matching", None), "learned_lr", None)
         lr = learned() if callable(learned) else None
         return None if lr is None else float(lr)
+
+    def soft_labels(self) -> torch.Tensor | None:
+        """The matching method's soft-label logits of the set (MTT: TESLA's), or ``None``."""
+        method = getattr(self, "matching", None)
+        soft = method.soft_labels() if hasattr(method, "soft_labels") else None
+        return None if soft is None else soft.detach().float().cpu().clone()
 
     def synthetic_set(self) -> SyntheticSet:
         """The current images as a ``SyntheticSet`` with full metadata."""
@@ -53,6 +60,7 @@ class SyntheticOutputs:
             lr=self.learned_lr(),
             evaluation=self.matching.evaluation.to_dict(),
             whitening=None if (fit := self.whitening()) is None else fit.to("cpu"),
+            soft_labels=self.soft_labels(),
         )
 
     def log_images(self) -> None:

@@ -40,7 +40,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx
 
-from dcl.methods.mtt.student import Augment, minibatches, parameter_shapes, unflatten_parameters
+from dcl.methods.mtt.student import (
+    Augment,
+    Loss,
+    minibatches,
+    parameter_shapes,
+    unflatten_parameters,
+)
 
 
 @dataclasses.dataclass
@@ -49,10 +55,11 @@ class Replay:
 
     Attributes:
         net: The student's architecture (its parameter values are substituted).
-        labels: ``(N,)`` labels of the synthetic images.
+        labels: ``(N,)`` labels of the synthetic images, or ``(N, K)`` targets of ``loss``.
         batches: Index tensor of each step's minibatch.
         augment: Applied to each step's batch, or ``None``.
         generator: The generator ``augment`` draws from (its state is replayed).
+        loss: Each step's loss of ``(logits, labels[batch])`` (cross-entropy, or soft labels').
         states: ``generator``'s state before each step's ``augment`` call (filled by the forward).
     """
 
@@ -61,10 +68,11 @@ class Replay:
     batches: list[Tensor]
     augment: Augment | None
     generator: torch.Generator | None
+    loss: Loss = F.cross_entropy
     states: list[Tensor] = dataclasses.field(default_factory=list)
 
     def gradient(self, w: Tensor, images: Tensor, i: int, create_graph: bool) -> Tensor:
-        """``(P,)`` the cross-entropy gradient of step ``i`` at parameters ``w`` (requires grad)."""
+        """``(P,)`` the gradient of step ``i``'s loss at parameters ``w`` (requires grad)."""
         idx = self.batches[i]
         x = images[idx]
         if self.augment is not None:
@@ -76,8 +84,9 @@ class Replay:
             x = self.augment(x)
         params = unflatten_parameters(parameter_shapes(self.net), w)
         out = torch.func.functional_call(self.net, params, (x,))
-        ce = F.cross_entropy(out, self.labels[idx])
-        (grad,) = torch.autograd.grad(ce, w, create_graph=create_graph)
+        (grad,) = torch.autograd.grad(
+            self.loss(out, self.labels[idx]), w, create_graph=create_graph
+        )
         return grad
 
 
@@ -152,6 +161,7 @@ def _run(
     augment: Augment | None,
     generator: torch.Generator | None,
     exact: bool,
+    loss: Loss,
 ) -> Tensor:
     if augment is not None and generator is None:
         raise ValueError(
@@ -160,7 +170,7 @@ def _run(
         )
     n = images.shape[0]
     batches = minibatches(n, batch_syn or n, steps, generator, images.device)
-    replay = Replay(net, labels, batches, augment, generator)
+    replay = Replay(net, labels, batches, augment, generator, loss)
     return _Student.apply(images, lr, start, replay, exact)
 
 
@@ -174,6 +184,7 @@ def constant_unroll(
     batch_syn: int | None = None,
     augment: Augment | None = None,
     generator: torch.Generator | None = None,
+    loss: Loss = F.cross_entropy,
 ) -> Tensor:
     """``unroll``'s final parameters, differentiated with TESLA's gradient at constant memory.
 
@@ -184,12 +195,13 @@ def constant_unroll(
         net: The student's architecture (parameter values substituted, buffers used).
         start: ``(P,)`` the initial flat parameters (no gradient flows to them).
         images: ``(N, C, H, W)`` the synthetic images.
-        labels: ``(N,)`` their labels.
+        labels: ``(N,)`` their labels, or ``(N, K)`` targets of ``loss`` (soft-label logits).
         lr: Scalar tensor, the student's learning rate.
         steps: Number of student steps.
         batch_syn: Images per step; ``None``: the whole set every step.
         augment: Applied to each step's batch; must draw only from ``generator``.
         generator: Draws the minibatches and (replayed) the augmentation.
+        loss: Each step's loss of ``(logits, labels[batch])``; default cross-entropy.
 
     Returns:
         ``(P,)`` the student's parameters after the last step.
@@ -197,7 +209,7 @@ def constant_unroll(
     Raises:
         ValueError: ``augment`` without ``generator`` (its draws could not be replayed).
     """
-    return _run(net, start, images, labels, lr, steps, batch_syn, augment, generator, False)
+    return _run(net, start, images, labels, lr, steps, batch_syn, augment, generator, False, loss)
 
 
 def checkpointed_unroll(
@@ -210,10 +222,11 @@ def checkpointed_unroll(
     batch_syn: int | None = None,
     augment: Augment | None = None,
     generator: torch.Generator | None = None,
+    loss: Loss = F.cross_entropy,
 ) -> Tensor:
     """``unroll``'s final parameters and exact gradient, keeping ``steps`` flat vectors only.
 
     Arguments, return value and errors as ``constant_unroll``; the gradient equals ``unroll``'s
     (to rounding), its memory is one step's graph plus ``steps x P`` numbers.
     """
-    return _run(net, start, images, labels, lr, steps, batch_syn, augment, generator, True)
+    return _run(net, start, images, labels, lr, steps, batch_syn, augment, generator, True, loss)

@@ -13,6 +13,7 @@ from dcl.data.registry import DatasetInfo
 from dcl.methods.base import MatchingMethod, StepContext
 from dcl.methods.hints import EvaluationHints
 from dcl.methods.mtt.buffer import ExpertBuffer
+from dcl.methods.mtt.labels import ExpertLabels, soft_label_step_loss
 from dcl.methods.mtt.manifest import default_buffer_path
 from dcl.methods.mtt.memory import checkpointed_unroll, constant_unroll
 from dcl.methods.mtt.settings import PUBLISHED, published_config
@@ -24,6 +25,9 @@ from dcl.seeding import EXPERT, STUDENT
 # How the student's gradient is computed (``memory``): the whole unrolled graph (the release),
 # TESLA's constant-memory approximation, or the exact gradient from N kept parameter vectors.
 UNROLLS = {"unrolled": unroll, "constant": constant_unroll, "checkpointed": checkpointed_unroll}
+# Soft labels (``soft_labels``): none (hard labels, MTT's and TESLA's CIFAR commands), or TESLA's
+# expert labels.
+SOFT_LABELS = (None, "expert")
 
 
 @functools.lru_cache(maxsize=2)
@@ -50,7 +54,7 @@ def data_uses_zca(data: Any) -> bool:
     return bool(value)
 
 
-class MTT(MatchingMethod):
+class MTT(ExpertLabels, MatchingMethod):
     """A student trained on the synthetic set should land where an expert on real data landed.
 
     The student takes ``syn_steps`` SGD steps from the expert's epoch ``t``; its target is the
@@ -90,6 +94,19 @@ class MTT(MatchingMethod):
             step); ``checkpointed`` is the exact gradient at one step's graph plus
             ``syn_steps`` flat parameter vectors. All three compute the same loss; the last two
             take about one more network forward and backward per student step.
+        soft_labels: ``None`` (hard labels: the default, MTT's and TESLA's CIFAR commands) or
+            ``"expert"``, TESLA's soft labels (its release's ``--teacher_label``, used for
+            ImageNet-1K): a real initialisation draws only images the labelling expert predicts
+            correctly (``labels.draw_correct``), every image's label is that expert's logits on
+            the initial image (a buffer, saved in checkpoints and in the set's ``soft_labels``),
+            and the student trains on them with ``soft_label_loss`` at ``label_temperature``.
+            The labelling expert is the buffer's first complete expert at ``label_epoch``. The
+            labels are fixed, not learned (TESLA learns none). The release relabels the current
+            images at every update with the drawn trajectory's target epoch; here one expert
+            labels the initial images once, so the saved set's labels are what synthesis used.
+        label_epoch: The labelling expert's epoch; ``None``: its last.
+        label_temperature: Temperature of the student's soft-label loss; 1, as the release
+            (softmax targets and cross-entropy: the same gradient as KL at temperature 1).
     """
 
     name = "mtt"
@@ -115,6 +132,9 @@ class MTT(MatchingMethod):
         lr_lr: float = 1e-5,
         batch_syn: int | None = None,
         memory: str = "unrolled",
+        soft_labels: str | None = None,
+        label_epoch: int | None = None,
+        label_temperature: float = 1.0,
     ) -> None:
         super().__init__()
         problems = []
@@ -130,12 +150,24 @@ class MTT(MatchingMethod):
             problems.append(f"lr_teacher > 0 ({lr_teacher}) and lr_lr >= 0 ({lr_lr})")
         if memory not in UNROLLS:
             problems.append(f"memory one of {', '.join(UNROLLS)}, got {memory!r}")
+        if soft_labels not in SOFT_LABELS:
+            problems.append(f"soft_labels null or 'expert', got {soft_labels!r}")
+        if label_temperature <= 0 or (label_epoch is not None and label_epoch < 0):
+            problems.append(f"label_temperature > 0 ({label_temperature}), label_epoch >= 0")
         if problems:
             raise ValueError("Invalid MTT settings: need " + "; ".join(problems) + ".")
         self.buffer, self.syn_steps, self.expert_epochs = buffer, syn_steps, expert_epochs
         self.min_start_epoch, self.max_start_epoch = min_start_epoch, max_start_epoch
         self.lr_lr, self.batch_syn, self.memory = lr_lr, batch_syn, memory
         self.syn_lr = nn.Parameter(torch.tensor(float(lr_teacher)))
+        self.soft, self.label_epoch, self.label_temperature = (
+            soft_labels,
+            label_epoch,
+            label_temperature,
+        )
+        if soft_labels is not None:  # filled by after_init; a checkpoint's shape is adopted on load
+            self.register_buffer("label_logits", torch.empty(0, 0))
+        self._run: tuple[DatasetInfo, str] | None = None  # (info, backbone) of on_setup
         self.zca = False  # whether the run's data is ZCA-whitened (on_setup reads it)
         self._checked: str | None = None  # the buffer path validated against this run
         self._experts: list[int] = []  # the complete experts found then (indices of load)
@@ -164,6 +196,7 @@ class MTT(MatchingMethod):
             raise ValueError(self._shard_message())
         self.zca = data_uses_zca(data)
         self._checked = None  # a new fit checks again (the buffer may have grown)
+        self._run = (data.info, backbone)
         self.check_buffer(data.info, backbone, self.zca)
 
     def open(self, path: str) -> ExpertBuffer:
@@ -236,14 +269,18 @@ class MTT(MatchingMethod):
         net = ctx.network(ctx.step).requires_grad_(False)  # the architecture; weights replaced
         student = self.student(ctx)
         run = UNROLLS[self.memory]
-        reached = run(net, start, ctx.images, ctx.labels, self.syn_lr, self.syn_steps, **student)
+        labels = ctx.labels if self.soft is None else self.label_logits
+        reached = run(net, start, ctx.images, labels, self.syn_lr, self.syn_steps, **student)
         return trajectory_distance(reached, start, target)
 
     def student(self, ctx: StepContext) -> dict[str, Any]:
         """The unroll's batch size, augmentation and generator for this step (stream STUDENT)."""
         g = ctx.generator(STUDENT)
         augment = None if ctx.dsa is None else (lambda x: ctx.dsa.per_image(x, g))
-        return {"batch_syn": self.batch_syn, "augment": augment, "generator": g}
+        student = {"batch_syn": self.batch_syn, "augment": augment, "generator": g}
+        if self.soft is not None:
+            student["loss"] = soft_label_step_loss(self.label_temperature)
+        return student
 
     def param_groups(self) -> list[dict[str, Any]]:
         """``syn_lr`` in a group of its own, at learning rate ``lr_lr``."""

@@ -4,7 +4,8 @@ The student's parameters are one flat vector ``(P,)``, its tensors concatenated 
 ``net.named_parameters()`` order (the layout of the expert buffers, ``dcl.methods.mtt``). Each
 synthetic step is plain SGD, ``w <- w - lr * grad CE(w)``, with the gradient's own graph kept, so
 the final parameters differentiate with respect to the images and the learnable ``lr`` (the
-release's ``ReparamModule`` loop, written with ``torch.func.functional_call``).
+release's ``ReparamModule`` loop, written with ``torch.func.functional_call``). With soft labels
+(TESLA's expert labels) the step's loss is the given ``loss`` on ``(N, K)`` target logits instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 from dcl.networks.flat import flatten_parameters, parameter_shapes, unflatten_parameters
 
 __all__ = [
+    "Loss",
     "flatten_parameters",
     "minibatches",
     "parameter_shapes",
@@ -26,6 +28,8 @@ __all__ = [
 ]
 
 Augment = Callable[[Tensor], Tensor]
+# A student step's loss: (logits, the batch's targets) -> scalar; F.cross_entropy by default.
+Loss = Callable[[Tensor, Tensor], Tensor]
 
 
 def minibatches(
@@ -61,6 +65,7 @@ def unroll(
     augment: Augment | None = None,
     generator: torch.Generator | None = None,
     create_graph: bool = True,
+    loss: Loss = F.cross_entropy,
 ) -> Tensor:
     """Train a student from ``start`` for ``steps`` SGD steps on the synthetic set.
 
@@ -69,7 +74,7 @@ def unroll(
             substitutes the student's), its buffers (batch-norm statistics) are.
         start: ``(P,)`` the initial flat parameters (an expert's, at the start epoch).
         images: ``(N, C, H, W)`` the synthetic images (differentiable).
-        labels: ``(N,)`` their labels.
+        labels: ``(N,)`` their labels, or ``(N, K)`` targets of ``loss`` (soft-label logits).
         lr: Scalar tensor, the student's learning rate (MTT learns it).
         steps: Number of student steps (MTT's ``syn_steps``).
         batch_syn: Images per step; ``None``: the whole set every step.
@@ -78,6 +83,7 @@ def unroll(
         create_graph: Keep every step's graph so the result differentiates with respect to
             ``images`` and ``lr`` (the memory grows linearly in ``steps``); ``False`` trains
             without it (evaluation of a set).
+        loss: Each step's loss of ``(logits, labels[batch])``; default cross-entropy.
 
     Returns:
         ``(P,)`` the student's flat parameters after the last step.
@@ -91,8 +97,7 @@ def unroll(
         if augment is not None:
             x = augment(x)
         out = torch.func.functional_call(net, unflatten_parameters(shapes, w), (x,))
-        ce = F.cross_entropy(out, y)
-        (grad,) = torch.autograd.grad(ce, w, create_graph=create_graph)
+        (grad,) = torch.autograd.grad(loss(out, y), w, create_graph=create_graph)
         w = w - lr * grad
         if not create_graph:
             w = w.detach().requires_grad_(True)
