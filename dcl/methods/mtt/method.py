@@ -101,9 +101,10 @@ class MTT(ExpertLabels, MatchingMethod):
             the initial image (a buffer, saved in checkpoints and in the set's ``soft_labels``),
             and the student trains on them with ``soft_label_loss`` at ``label_temperature``.
             The labelling expert is the buffer's first complete expert at ``label_epoch``. The
-            labels are fixed, not learned (TESLA learns none). The release relabels the current
-            images at every update with the drawn trajectory's target epoch; here one expert
-            labels the initial images once, so the saved set's labels are what synthesis used.
+            labels are fixed, not learned (the release learns none). The release relabels the
+            current images at every update with the drawn trajectory's target epoch; here one
+            expert labels the initial images once, so the saved set's labels are what synthesis
+            used.
         label_epoch: The labelling expert's epoch; ``None``: its last.
         label_temperature: Temperature of the student's soft-label loss; 1, as the release
             (softmax targets and cross-entropy: the same gradient as KL at temperature 1).
