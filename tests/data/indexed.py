@@ -17,7 +17,7 @@ def indexed_images(n: int, k: int = K) -> tuple[Tensor, Tensor]:
     """
     g = torch.Generator().manual_seed(0)
     labels = torch.arange(n) * k // n
-    images = (labels.view(-1, 1, 1, 1) * 50 + torch.randint(0, 40, (n, 1, 8, 8), generator=g))
+    images = labels.view(-1, 1, 1, 1) * 50 + torch.randint(0, 40, (n, 1, 8, 8), generator=g)
     images = images.to(torch.uint8)
     index = torch.arange(n)
     images[:, 0, 0, 0], images[:, 0, 0, 1] = (index % 256).to(torch.uint8), index // 256

@@ -7,7 +7,7 @@ import torch
 
 from dcl.data import RealDataModule
 from dcl.data.validation import carve, per_class
-from tests.data.indexed import K, PER_CLASS, indexed_module, indices, uint8_indices
+from tests.data.indexed import PER_CLASS, K, indexed_module, indices, uint8_indices
 
 
 def test_the_split_is_class_balanced_disjoint_and_complete() -> None:
@@ -27,9 +27,10 @@ def test_the_split_is_seeded_and_reproducible() -> None:
     assert val(seed=1) == val(seed=1)
     assert val(seed=1) != val(seed=2)
     assert val(seed=1, val_seed=7) == val(seed=2, val_seed=7)  # its own seed wins
-    assert indexed_module(val_size=4, seed=1).validation == indexed_module(
-        val_size=4, seed=1
-    ).validation  # same checksum of the indices
+    assert (
+        indexed_module(val_size=4, seed=1).validation
+        == indexed_module(val_size=4, seed=1).validation
+    )  # same checksum of the indices
 
 
 def test_a_fraction_takes_the_same_count_from_every_class() -> None:
