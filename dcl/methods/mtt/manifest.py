@@ -3,11 +3,11 @@
 Fields: ``format`` (``dcl-expert-buffer``) and ``version`` (1); the data: ``dataset``,
 ``image_shape`` ``[C, H, W]``, ``num_classes``, ``mean``, ``std``, ``zca`` and ``zca_eps``
 (``None`` without ZCA), ``validation`` (``{"val_size", "seed"}`` of the validation split held
-out of the experts' training data, ``None``: none); the experts: ``network``, ``epochs``, ``training`` (lr, momentum,
-weight_decay, batch_size, augment, dsa_strategy, decay, seed), ``parameters`` (``[{"name",
-"shape"}]`` in ``named_parameters()`` order: the layout of a flat parameter vector) and
-``num_parameters``; provenance: ``dcl_version`` and ``torch_version``. Two runs may share a
-buffer when everything but the provenance is equal.
+out of the experts' training data, ``None``: none); the experts: ``network``, ``epochs``,
+``training`` (lr, momentum, weight_decay, batch_size, augment, dsa_strategy, decay, seed),
+``parameters`` (``[{"name", "shape"}]`` in ``named_parameters()`` order: the layout of a flat
+parameter vector) and ``num_parameters``; provenance: ``dcl_version`` and ``torch_version``. Two
+runs may share a buffer when everything but the provenance is equal.
 """
 
 from __future__ import annotations
