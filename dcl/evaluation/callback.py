@@ -107,7 +107,8 @@ class SynthesisEvaluation(L.Callback):
         }  # fmt: skip
         self.models, self.augment, self.baseline, self.at_end = models, augment, baseline, at_end
         self.lr, self.select = lr, select
-        self.selection = Selection(select if select in ("last", "val", "test-max") else "last")
+        self.selection = Selection(select)
+        self._paths: dict[str, EvaluationPath] = {}  # the latest evaluation's paths
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Refuse ``select: val`` without a validation split; start a fresh selection."""
@@ -117,6 +118,15 @@ class SynthesisEvaluation(L.Callback):
                 "--data.val_size (images per class, or a fraction of the training split)."
             )
         self.selection = Selection(self.select)
+
+    def state_dict(self) -> dict:
+        """The candidates so far and the best set: a resumed run chooses among all of them."""
+        return {"selection": self.selection.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the candidates of the run before its interruption."""
+        if "selection" in state_dict:
+            self.selection.load_state_dict(state_dict["selection"])
 
     def _evaluate(
         self,
@@ -167,10 +177,10 @@ class SynthesisEvaluation(L.Callback):
         syn = pl_module.synthetic_set()
         val = test = None
         if getattr(trainer.datamodule, "val", None) is not None:
-            val, _ = self._evaluate(trainer, pl_module, syn, progress=True, split="val")
+            val, self._paths = self._evaluate(trainer, pl_module, syn, progress=True, split="val")
             self._log(pl_module, "val", val)
         if val is None or self.select == "test-max":
-            test, _ = self._evaluate(trainer, pl_module, syn, progress=True)
+            test, self._paths = self._evaluate(trainer, pl_module, syn, progress=True)
             self._log(pl_module, "eval", test)
         self.selection.add(syn.step, syn, val, test)
 
@@ -185,16 +195,25 @@ class SynthesisEvaluation(L.Callback):
         """The reported set and its test accuracies; the test set is read for it alone.
 
         ``val`` evaluates the final set on validation, chooses, and tests the chosen set once;
-        ``test-max`` tests the final set and takes the best tested one.
+        ``test-max`` tests the final set and takes the best tested one. A final set that a
+        periodic evaluation just measured (the last step a multiple of ``every_n_steps``) is
+        not trained on again.
         """
+        done = self.selection.candidates[-1] if self.selection.candidates else None
+        done = done if done is not None and done.step == syn.step else None
         if self.select == "val":
-            val, paths = self._evaluate(trainer, pl_module, syn, progress=True, split="val")
-            self.selection.add(syn.step, syn, val=val)
+            paths = self._paths
+            if done is None or done.val is None:
+                val, paths = self._evaluate(trainer, pl_module, syn, progress=True, split="val")
+                self.selection.add(syn.step, syn, val=val)
             chosen = self.selection.chosen().syn
             results, _ = self._evaluate(trainer, pl_module, chosen, progress=True, paths=paths)
             return chosen, results, paths
-        results, paths = self._evaluate(trainer, pl_module, syn, progress=True)
-        self.selection.add(syn.step, syn, test=results)
+        if done is not None and done.results is not None:
+            results, paths = done.results, self._paths
+        else:
+            results, paths = self._evaluate(trainer, pl_module, syn, progress=True)
+            self.selection.add(syn.step, syn, test=results)
         best = self.selection.chosen()
         return best.syn or syn, best.results or results, paths
 

@@ -9,10 +9,12 @@ final set, the practice of MTT's and DataDAM's releases and of DD-Ranking: an op
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from dcl.data.registry import DatasetInfo
 from dcl.data.synthetic import SyntheticSet
 
 SELECTS = ("last", "val", "test-max")
@@ -123,6 +125,24 @@ class Selection:
             raise ValueError(f"select '{self.select}': no set was evaluated to choose from.")
         return self.best
 
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data and tensors for a checkpoint: a resumed run chooses among every set."""
+        best = None if self.best is None else self.candidates.index(self.best)
+        rows = [
+            {k: v for k, v in dataclasses.asdict(c).items() if k != "syn"} for c in self.candidates
+        ]
+        kept = None if self.best is None or self.best.syn is None else self.best.syn.to_dict()
+        return {"select": self.select, "candidates": rows, "best": best, "set": kept}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` saved (ignored when saved under another rule)."""
+        if state.get("select") != self.select:
+            return
+        self.candidates = [Candidate(**row) for row in state["candidates"]]
+        self.best = None if state["best"] is None else self.candidates[state["best"]]
+        if self.best is not None and state["set"] is not None:
+            self.best.syn = _set_from_dict(state["set"])
+
     def record(self) -> dict[str, Any]:
         """The ``selection`` entry of ``evaluation.json``."""
         chosen = self.chosen() if self.candidates else None
@@ -132,6 +152,13 @@ class Selection:
             "step": None if chosen is None else chosen.step,
             "candidates": [c.summary() for c in self.candidates],
         }
+
+
+def _set_from_dict(data: dict[str, Any]) -> SyntheticSet:
+    """The set of ``SyntheticSet.to_dict()`` (as ``SyntheticSet.load`` reads a file's)."""
+    meta = dict(data["meta"])
+    info = {k: tuple(v) if isinstance(v, list) else v for k, v in meta.pop("info").items()}
+    return SyntheticSet(data["images"], data["labels"], DatasetInfo(**info), **meta)
 
 
 def title(method: str, select: Select) -> str:

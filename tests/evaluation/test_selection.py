@@ -8,6 +8,7 @@ import math
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 import dcl.evaluation.callback as callback_module
 from dcl.data import RealDataModule, SyntheticSet
@@ -69,8 +70,13 @@ def test_bad_select_fails_at_construction(kwargs, message) -> None:
         SynthesisEvaluation(**kwargs)
 
 
-def _run(tmp_path, monkeypatch, select: str, val_size: int) -> tuple[list, SynthesisModule]:
-    """Four DM steps on digits, evaluated every step by a fake protocol; returns its calls."""
+def _run(
+    tmp_path, monkeypatch, select: str, val_size: int, steps: int = 4, ckpt: str | None = None
+) -> tuple[list, SynthesisModule]:
+    """DM steps on digits, evaluated every step by a fake protocol; returns its calls.
+
+    A checkpoint is saved every 2 steps (``last.ckpt``); ``ckpt`` resumes from one.
+    """
     calls: list = []
 
     def protocol(syn, split, models, **kwargs):
@@ -85,31 +91,45 @@ def _run(tmp_path, monkeypatch, select: str, val_size: int) -> tuple[list, Synth
     monkeypatch.setattr(data, "test_dataloader", lambda: pytest.fail("test loader read"))
     model = SynthesisModule(data.info, ipc=1, batch_real=4, image_log_every_n_steps=0)
     evaluation = SynthesisEvaluation(every_n_steps=1, baseline=None, select=select)
+    saving = ModelCheckpoint(tmp_path / "ckpt", every_n_train_steps=2, save_last=True)
     trainer = L.Trainer(
-        max_steps=4, accelerator="cpu", logger=False, callbacks=[evaluation],
-        enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False,
-        default_root_dir=tmp_path,
+        max_steps=steps, accelerator="cpu", logger=False, callbacks=[evaluation, saving],
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
     )  # fmt: skip
-    trainer.fit(model, data)
+    trainer.fit(model, data, ckpt_path=ckpt)
     return calls, model
 
 
 def test_select_val_tests_only_the_chosen_set_once(tmp_path, monkeypatch, capsys) -> None:
     calls, model = _run(tmp_path, monkeypatch, "val", val_size=5)
     assert [c for c in calls if c[0] == "test"] == [("test", 2)]  # once, for step 2's set
-    assert [step for which, step in calls if which == "val"] == [1, 2, 3, 4, 4]
+    # The final set (step 4) was just evaluated periodically: not trained on again.
+    assert [step for which, step in calls if which == "val"] == [1, 2, 3, 4]
     doc = json.loads((model.output_dir / "evaluation.json").read_text())
     assert doc["selected_on"] == "val" and doc["selection"]["step"] == 2
     assert doc["results"]["ConvNet"]["mean"] == TEST[2]
     assert doc["settings"]["validation"]["per_class"] == 5
-    assert [c["test"] for c in doc["selection"]["candidates"]] == [None] * 5
+    assert [c["test"] for c in doc["selection"]["candidates"]] == [None] * 4
     assert SyntheticSet.load(model.output_dir / "selected.pt").step == 2
     assert "dm (val) acc %" in capsys.readouterr().out
 
 
+def test_a_resumed_run_chooses_among_the_sets_before_its_interruption(
+    tmp_path, monkeypatch
+) -> None:
+    _run(tmp_path, monkeypatch, "val", val_size=5, steps=2)
+    calls, model = _run(
+        tmp_path, monkeypatch, "val", val_size=5, ckpt=str(tmp_path / "ckpt" / "last.ckpt")
+    )
+    assert calls == [("val", 3), ("val", 4), ("test", 2)]  # step 2's set came back
+    doc = json.loads((model.output_dir / "evaluation.json").read_text())
+    assert [c["step"] for c in doc["selection"]["candidates"]] == [1, 2, 3, 4]
+    assert doc["selection"]["step"] == 2 and doc["results"]["ConvNet"]["mean"] == TEST[2]
+
+
 def test_test_max_reports_the_best_test_accuracy_named_so(tmp_path, monkeypatch, capsys) -> None:
     calls, model = _run(tmp_path, monkeypatch, "test-max", val_size=0)
-    assert {which for which, _ in calls} == {"test"}  # no validation split: nothing else
+    assert calls == [("test", step) for step in (1, 2, 3, 4)]  # the final set: once
     doc = json.loads((model.output_dir / "evaluation.json").read_text())
     assert doc["selected_on"] == "test" and doc["selection"]["select"] == "test-max"
     assert doc["results"]["ConvNet"]["mean"] == TEST[3]
