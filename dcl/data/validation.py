@@ -120,3 +120,20 @@ def carve(
         "checksum": zlib.crc32(val.numpy().tobytes()),
     }
     return subset(train, keep), subset(train, val), record
+
+
+def without_recorded(train: ClassImages, record: dict[str, Any]) -> ClassImages:
+    """``train`` without the validation split a set recorded (``carve``'s record).
+
+    Raises:
+        ValueError: The split carved here is not the recorded one (other training data).
+    """
+    rest, _, again = carve(train, record["val_size"], int(record["seed"]))
+    if again is None or again["checksum"] != record["checksum"]:
+        raise ValueError(
+            f"The set held out a validation split (val_size {record['val_size']}, seed "
+            f"{record['seed']}, checksum {record['checksum']}) that the {train.info.name} "
+            "training split found here does not give: point --data_root at the data the set "
+            "was made from."
+        )
+    return rest

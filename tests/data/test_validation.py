@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dcl.data import RealDataModule
-from dcl.data.validation import carve, per_class
+from dcl.data.validation import carve, per_class, without_recorded
 from tests.data.indexed import PER_CLASS, K, indexed_module, indices, uint8_indices
 
 
@@ -82,3 +82,12 @@ def test_a_split_leaving_a_class_empty_is_refused() -> None:
     data = indexed_module()
     with pytest.raises(ValueError, match="smallest class has 24"):
         carve(data.train, 30, 0)
+
+
+def test_a_recorded_split_is_carved_again_and_checked() -> None:
+    data = indexed_module(val_size=4, seed=2)
+    full = indexed_module()
+    rest = without_recorded(full.train, data.validation)
+    assert uint8_indices(rest.images) == uint8_indices(data.train.images)
+    with pytest.raises(ValueError, match="does not give"):
+        without_recorded(full.train, {**data.validation, "checksum": 1})
