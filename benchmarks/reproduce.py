@@ -5,7 +5,7 @@ Usage::
     python -m benchmarks.reproduce METHOD DATASET IPC [--steps N] [--batch-real N]
         [--num-models N] [--epochs N] [--data-root DIR] [--imagefolder] [--device auto]
         [--tag TAG] [--baseline random|none] [--config PATH] [--max-synthesis-seconds S]
-        [--synthesis-seeds S] [--method-args JSON]
+        [--synthesis-seeds S] [--method-args JSON] [--select-every N]
         [--buffer DIR | --experts N --expert-epochs E --max-expert-seconds S]
 
 Synthesis runs ``train_synthetic.py fit --config configs/METHOD/DATASET_ipcIPC.yaml`` (through
@@ -30,6 +30,10 @@ further expert once the next would overrun. The set is evaluated with its learne
 The JSON records the experts (count, epochs, seconds) beside the published 100 x 50, and lists
 every reduction from the published setting (``reduced``). ``--method-args JSON`` updates the
 config's ``model.method_args`` (e.g. ``'{"max_start_epoch": 2}'`` for experts of a few epochs).
+With periodic evaluation (``--select-every N``, default the config's ``every_n_steps``) the set
+is kept every N steps and the JSON's ``selection`` gives, side by side, the final set's accuracy,
+the validation-selected one (with a validation split: ``--override data.val_size=N``) and the
+test-max one (the releases' best over periodic evaluations: ``selected_on`` ``test``).
 A config of another dataset can be run on small data with ``--config configs/mtt/cifar10_ipc1.yaml
 --override data.dataset=digits`` (the experts learn the same data).
 """
@@ -55,6 +59,7 @@ from benchmarks.reproduce_runs import (
     run_name,
     synthesise,
 )
+from benchmarks.reproduce_selection import pooled_selection, selection_entry, selection_line
 from benchmarks.summary import published, published_source, reductions
 from dcl.baselines import select_baseline
 from dcl.data.splits import adopt_whitening
@@ -130,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Start no further expert once the next would overrun this (at least one).",
     )
+    p.add_argument(
+        "--select-every",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="Keep the set every STEPS steps and report final, validation-selected and test-max "
+        "accuracy side by side (default: the config's every_n_steps; 0: final only).",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads.")
     p.add_argument(
         "--checkpoint-every",
@@ -184,6 +197,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     epochs = args.epochs or evaluation.get("epochs")  # None: the release's recipe per network
     augment = evaluation.get("augment", "auto")
     lr = evaluation.get("lr", "auto")  # auto: the set's learned rate (MTT), else 0.01
+    if args.select_every is None:
+        args.select_every = evaluation.get("every_n_steps", 0)
     experts = prepare_buffer(args, shipped) if args.method == "mtt" else None
     if experts and experts.get("budget_s") is not None and args.max_synthesis_seconds is not None:
         # Experts that overran their budget take it from synthesis: the call's total holds.
@@ -235,6 +250,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "synthesis_step_seconds": progress.seconds,
             "evaluation_seconds": now() - start,
         }
+        if args.select_every:  # final, validation-selected and test-max, side by side
+            entry.update(selection_entry(trainer, syn, results[-1], models, protocol, test))
         if args.baseline != "none":
             base = select_baseline(
                 args.baseline, data.train, args.ipc, seed=syn.seed, device=device
@@ -274,6 +291,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "between_sets_std": main_arch["between_sets_std"],
         "results": summaries,
         "baseline": baseline,
+        "selection": pooled_selection([s.get("selection") for s in sets], args.select_every)
+        if args.select_every
+        else None,
+        "validation": getattr(data, "validation", None),
         "sets": sets,
         "steps": sets[-1]["steps"],
         "published_steps": shipped["trainer"]["max_steps"],
@@ -335,6 +356,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     document["full_published_setting"] = not document["reduced"]
     out = Path(args.results_dir) / f"{name}.json"
     write_json(document, out)
+    if document["selection"] is not None:
+        print(f"{name} ({models[0]}): {selection_line(document['selection'])}", flush=True)
     base_text = (
         f", {args.baseline} {baseline['mean']:.2f} +- {baseline['std']:.2f}" if baseline else ""
     )

@@ -17,6 +17,7 @@ import lightning as L
 import yaml
 
 from benchmarks.common import REPO, now, sync
+from benchmarks.reproduce_selection import snapshot_config
 from dcl.cli import train_main
 
 EVALUATION_CALLBACK = "dcl.evaluation.SynthesisEvaluation"
@@ -87,6 +88,8 @@ def synthesis_config(args: argparse.Namespace, shipped: dict, run_dir: Path) -> 
         callbacks.append(
             {"class_path": CHECKPOINT_CALLBACK, "init_args": {**checkpoints, "save_last": True}}
         )
+    if getattr(args, "select_every", 0):  # the periodic sets that selection chooses among
+        callbacks.append(snapshot_config(args.select_every))
     callbacks.append(
         {
             "class_path": "benchmarks.reproduce_runs.Progress",

@@ -17,6 +17,7 @@ from dcl.data.images import ClassImages
 from dcl.data.memory import decode_dataset, memory_info, memory_splits
 from dcl.data.registry import STATIC_INFO, DatasetInfo, check_image_size, check_name
 from dcl.data.splits import WhitenBatch, load_real, whiten_splits
+from dcl.data.validation import carve, check_val_size
 from dcl.data.zca import DEFAULT_EPS
 from dcl.seeding import REAL, step_seed
 
@@ -52,6 +53,12 @@ class RealDataModule(L.LightningDataModule):
             [0, 1] (cached per data and eps), applied to train and test; ``real_batch``,
             ``train``/``test`` ``normalize`` and the test DataLoader give whitened images.
         zca_eps: ZCA regularisation, added to the covariance's eigenvalues (0.1 published).
+        val_size: A validation split carved from the training split: images per class (int),
+            or a fraction of the split (float in (0, 1), the same count from every class);
+            0 or ``None``: none. ``train`` (so ``real_batch``, baselines, feature extractors
+            and MTT's experts) is then the rest; ``val`` and ``val_dataloader`` serve it.
+            Normalisation statistics and the ZCA fit stay those of the whole split.
+        val_seed: Seed of the validation split; ``None``: ``seed`` (or the global seed).
     """
 
     def __init__(
@@ -68,8 +75,13 @@ class RealDataModule(L.LightningDataModule):
         image_size: int | None = None,
         zca: bool = False,
         zca_eps: float = DEFAULT_EPS,
+        val_size: int | float | None = 0,
+        val_seed: int | None = None,
     ) -> None:
         super().__init__()
+        check_val_size(val_size)  # now, not after the data is read
+        # Synthesis has no validation_step: the evaluation callback reads the split, no loop.
+        warnings.filterwarnings("ignore", message="You passed in a `val_dataloader` but have no")
         self.prepare_data_per_node = prepare_data_per_node
         self.dataset = check_name(dataset)
         self.image_size = check_image_size(self.dataset, image_size)
@@ -84,6 +96,9 @@ class RealDataModule(L.LightningDataModule):
         self.generator: torch.Generator | None = None
         self.base_seed, self.rank = 0, 0
         self.zca, self.zca_eps, self.whitening = zca, zca_eps, None  # whitening: the ZCA fit
+        self.val_size, self.val_seed = val_size, val_seed
+        self.val: ClassImages | None = None
+        self.validation: dict | None = None  # the split's record, after setup
 
     @classmethod
     def from_tensors(
@@ -100,6 +115,8 @@ class RealDataModule(L.LightningDataModule):
         steps_per_epoch: int = 100,
         test_batch_size: int = 1024,
         num_workers: int = 0,
+        val_size: int | float | None = 0,
+        val_seed: int | None = None,
     ) -> RealDataModule:
         """A data module over your own tensors, behaving as a registered dataset's.
 
@@ -123,6 +140,8 @@ class RealDataModule(L.LightningDataModule):
             steps_per_epoch: As ``RealDataModule``.
             test_batch_size: As ``RealDataModule``.
             num_workers: As ``RealDataModule``.
+            val_size: As ``RealDataModule``.
+            val_seed: As ``RealDataModule``.
 
         Raises:
             TypeError: Inputs of the wrong type or dtype.
@@ -136,6 +155,8 @@ class RealDataModule(L.LightningDataModule):
             steps_per_epoch=steps_per_epoch,
             test_batch_size=test_batch_size,
             num_workers=num_workers,
+            val_size=val_size,
+            val_seed=val_seed,
         )
         data.dataset, data._splits = name, {"train": train, "test": test_split}
         return data
@@ -155,6 +176,8 @@ class RealDataModule(L.LightningDataModule):
         steps_per_epoch: int = 100,
         test_batch_size: int = 1024,
         num_workers: int = 0,
+        val_size: int | float | None = 0,
+        val_seed: int | None = None,
     ) -> RealDataModule:
         """A data module over torchvision-style datasets, decoded once into uint8 tensors.
 
@@ -177,6 +200,8 @@ class RealDataModule(L.LightningDataModule):
             steps_per_epoch: As ``RealDataModule``.
             test_batch_size: As ``RealDataModule``.
             num_workers: As ``RealDataModule``.
+            val_size: As ``RealDataModule``.
+            val_seed: As ``RealDataModule``.
 
         Raises:
             TypeError: Items that are not ``(image, int label)``.
@@ -205,6 +230,8 @@ class RealDataModule(L.LightningDataModule):
             steps_per_epoch=steps_per_epoch,
             test_batch_size=test_batch_size,
             num_workers=num_workers,
+            val_size=val_size,
+            val_seed=val_seed,
         )
 
     @cached_property
@@ -252,10 +279,23 @@ class RealDataModule(L.LightningDataModule):
         if self.zca:  # fitted where synthesis runs; cached on disk (registry datasets)
             fit = (self.zca_eps, self.cache_dir, device, self._splits is None)
             train, test, self.whitening = whiten_splits(train, test, *fit)
+        # Carved before any consumer reads ``train``: it is the one place they all read.
+        train, self.val, self.validation = carve(train, self.val_size, self.split_seed())
         self.train, self.test = train.to(device), test
-        seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+        seed = self._seed()
         self.base_seed, self.rank = seed, rank
         self.generator = torch.Generator(device=device).manual_seed(seed + rank)
+
+    def _seed(self) -> int:
+        return self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+
+    def split_seed(self) -> int:
+        """The validation split's seed: ``val_seed``, else the module's (or the global) seed."""
+        return self.val_seed if self.val_seed is not None else self._seed()
+
+    def validation_spec(self) -> dict | None:
+        """``{"val_size", "seed"}`` of the validation split, known before ``setup``; else None."""
+        return {"val_size": self.val_size, "seed": self.split_seed()} if self.val_size else None
 
     def real_batch(
         self,
@@ -304,7 +344,22 @@ class RealDataModule(L.LightningDataModule):
         """``(uint8 images, labels)``: normalise with ``test.normalize``; zca: whitened floats."""
         if self.test is None:
             self.setup()
-        data = TensorDataset(self.test.images, self.test.labels)
+        return self._loader(self.test)
+
+    def val_dataloader(self) -> DataLoader:
+        """The validation split as ``test_dataloader`` serves the test split.
+
+        Raises:
+            ValueError: No validation split (``val_size`` 0).
+        """
+        if self.train is None:
+            self.setup()
+        if self.val is None:
+            raise ValueError("No validation split: set val_size (--data.val_size).")
+        return self._loader(self.val)
+
+    def _loader(self, split: ClassImages) -> DataLoader:
+        data = TensorDataset(split.images.cpu(), split.labels.cpu())
         whiten = WhitenBatch(self.whitening.to("cpu")) if self.zca else None
         return DataLoader(
             data, self.test_batch_size, collate_fn=whiten, num_workers=self.num_workers

@@ -18,6 +18,7 @@ from dcl.evaluation.pools import expand_models
 from dcl.evaluation.protocol import recipes, run_protocol
 from dcl.evaluation.recipe import AUGMENTS, PROTOCOL
 from dcl.evaluation.report import evaluation_document, format_table, summaries, write_json
+from dcl.evaluation.selection import Select, Selection, select_problems, title
 
 
 class SynthesisEvaluation(L.Callback):
@@ -26,10 +27,12 @@ class SynthesisEvaluation(L.Callback):
     Every rank takes part: each trains its share of the models on its own device
     (``trainer.strategy.root_device``) and the shares are gathered, so the table equals a
     single process's and no rank waits idle in a collective. The final evaluation runs in
-    ``on_train_end``, before the strategy's teardown moves the module off the GPU. Accuracies
-    go to TensorBoard (``eval/<arch>`` periodically; ``final/<arch>`` and ``hp_metric`` at the
-    end, for the HPARAMS tab) and the progress bar; the final table (with the baseline beside
-    it) is printed and written to ``evaluation.json`` next to ``synthetic.pt``.
+    ``on_train_end``, before the strategy's teardown moves the module off the GPU. Periodic
+    evaluations test on the data module's validation split when it has one (``val/<arch>``),
+    else on the test set (``eval/<arch>``). Accuracies go to TensorBoard (``final/<arch>``,
+    ``selected/<arch>`` or ``test-max/<arch>`` and ``hp_metric`` at the end, for the HPARAMS
+    tab) and the progress bar; the final table (with the baseline beside it) is printed and
+    written to ``evaluation.json`` next to ``synthetic.pt``, with the ``selection`` made.
 
     Args:
         every_n_steps: Evaluate every this many image updates (0: only at the end).
@@ -54,6 +57,12 @@ class SynthesisEvaluation(L.Callback):
         lr: SGD learning rate of the evaluation networks: a number, or ``auto``: the set's
             learned one when its method learns one (MTT), else the published 0.01 (a baseline:
             the number, or 0.01 under ``auto``). ``evaluation.json`` records rate and source.
+        select: Which set's test accuracy is reported (``dcl.evaluation.selection``): ``last``
+            (the final set), ``val`` (the best on the validation split among the periodic
+            evaluations and the final set; only it is tested, and written to ``selected.pt``)
+            or ``test-max`` (the best test accuracy among them, as MTT's and DataDAM's releases
+            report; named so in the table and JSON). ``val`` and ``test-max`` need
+            ``every_n_steps`` > 0; ``val`` needs a validation split (``--data.val_size``).
     """
 
     def __init__(
@@ -70,6 +79,7 @@ class SynthesisEvaluation(L.Callback):
         ensemble: bool | None = None,
         autotune: bool = True,
         lr: float | Literal["auto"] = "auto",
+        select: Select = "last",
     ) -> None:
         # Checked now, not after hours of synthesis.
         problems = []
@@ -87,6 +97,7 @@ class SynthesisEvaluation(L.Callback):
             expand_models(models)
         except ValueError as err:
             problems.append(str(err))
+        problems += select_problems(select, every_n_steps)
         if problems:
             raise ValueError("SynthesisEvaluation: " + "; ".join(problems) + ".")
         self.every_n_steps, self.num_models, self.epochs = every_n_steps, num_models, epochs
@@ -95,7 +106,27 @@ class SynthesisEvaluation(L.Callback):
             "autotune": autotune,
         }  # fmt: skip
         self.models, self.augment, self.baseline, self.at_end = models, augment, baseline, at_end
-        self.lr = lr
+        self.lr, self.select = lr, select
+        self.selection = Selection(select)
+        self._paths: dict[str, EvaluationPath] = {}  # the latest evaluation's paths
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Refuse ``select: val`` without a validation split; start a fresh selection."""
+        if self.select == "val" and getattr(trainer.datamodule, "val", None) is None:
+            raise ValueError(
+                "SynthesisEvaluation: select 'val' needs a validation split: set "
+                "--data.val_size (images per class, or a fraction of the training split)."
+            )
+        self.selection = Selection(self.select)
+
+    def state_dict(self) -> dict:
+        """The candidates so far and the best set: a resumed run chooses among all of them."""
+        return {"selection": self.selection.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the candidates of the run before its interruption."""
+        if "selection" in state_dict:
+            self.selection.load_state_dict(state_dict["selection"])
 
     def _evaluate(
         self,
@@ -104,8 +135,12 @@ class SynthesisEvaluation(L.Callback):
         syn=None,
         progress: bool = False,
         paths: dict[str, EvaluationPath] | None = None,
+        split: Literal["test", "val"] = "test",
     ) -> tuple[dict[str, list[float]], dict[str, EvaluationPath]]:
-        """Every rank trains its share of the models; all ranks get the table and the paths."""
+        """Every rank trains its share of the models and tests them on ``split``.
+
+        All ranks get the table and the paths.
+        """
         syn = syn if syn is not None else pl_module.synthetic_set()
         strategy = trainer.strategy
         models = expand_models(self.models, pl_module.hparams.backbone)
@@ -123,7 +158,7 @@ class SynthesisEvaluation(L.Callback):
                 syn, models, **protocol, **self.tuning, broadcast=strategy.broadcast,
                 progress=progress,
             )  # fmt: skip
-        test = trainer.datamodule.test
+        test = trainer.datamodule.val if split == "val" else trainer.datamodule.test
         results = run_protocol(
             syn, test, models, seed=pl_module.seed, progress=progress, paths=paths, lr=self.lr,
             **protocol,
@@ -131,13 +166,56 @@ class SynthesisEvaluation(L.Callback):
         return gather_results(results, strategy.all_gather, strategy.root_device), paths
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        """Periodic evaluation on every rank, logged as ``eval/<arch>``."""
+        """Periodic evaluation on every rank: ``val/<arch>`` with a validation split.
+
+        The test set is read here only without a validation split (monitoring, ``eval/<arch>``)
+        or for ``select: test-max``.
+        """
         step = trainer.global_step
         if not self.every_n_steps or step % self.every_n_steps:
             return
-        results, _ = self._evaluate(trainer, pl_module, progress=True)
+        syn = pl_module.synthetic_set()
+        val = test = None
+        if getattr(trainer.datamodule, "val", None) is not None:
+            val, self._paths = self._evaluate(trainer, pl_module, syn, progress=True, split="val")
+            self._log(pl_module, "val", val)
+        if val is None or self.select == "test-max":
+            test, self._paths = self._evaluate(trainer, pl_module, syn, progress=True)
+            self._log(pl_module, "eval", test)
+        self.selection.add(syn.step, syn, val, test)
+
+    @staticmethod
+    def _log(pl_module: L.LightningModule, prefix: str, results: dict[str, list[float]]) -> None:
         for arch, s in summaries(results).items():
-            pl_module.log(f"eval/{arch}", s["mean"], prog_bar=True, rank_zero_only=True)
+            pl_module.log(f"{prefix}/{arch}", s["mean"], prog_bar=True, rank_zero_only=True)
+
+    def _final(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, syn: SyntheticSet
+    ) -> tuple[SyntheticSet, dict[str, list[float]], dict[str, EvaluationPath]]:
+        """The reported set and its test accuracies; the test set is read for it alone.
+
+        ``val`` evaluates the final set on validation, chooses, and tests the chosen set once;
+        ``test-max`` tests the final set and takes the best tested one. A final set that a
+        periodic evaluation just measured (the last step a multiple of ``every_n_steps``) is
+        not trained on again.
+        """
+        done = self.selection.candidates[-1] if self.selection.candidates else None
+        done = done if done is not None and done.step == syn.step else None
+        if self.select == "val":
+            paths = self._paths
+            if done is None or done.val is None:
+                val, paths = self._evaluate(trainer, pl_module, syn, progress=True, split="val")
+                self.selection.add(syn.step, syn, val=val)
+            chosen = self.selection.chosen().syn
+            results, _ = self._evaluate(trainer, pl_module, chosen, progress=True, paths=paths)
+            return chosen, results, paths
+        if done is not None and done.results is not None:
+            results, paths = done.results, self._paths
+        else:
+            results, paths = self._evaluate(trainer, pl_module, syn, progress=True)
+            self.selection.add(syn.step, syn, test=results)
+        best = self.selection.chosen()
+        return best.syn or syn, best.results or results, paths
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Final table: the condensed set beside the baseline, mean and std over models.
@@ -147,7 +225,7 @@ class SynthesisEvaluation(L.Callback):
         if not self.at_end or trainer.interrupted:
             return
         syn = pl_module.synthetic_set()  # one copy of the images for evaluation and report
-        results, paths = self._evaluate(trainer, pl_module, syn, progress=True)
+        syn, results, paths = self._final(trainer, pl_module, syn)
         base, name = None, self.baseline
         if name:
             from dcl.baselines import select_baseline
@@ -174,15 +252,19 @@ class SynthesisEvaluation(L.Callback):
     ) -> None:
         out = Path(pl_module.output_dir)
         settings = self._settings(pl_module, syn)
+        settings["validation"] = getattr(trainer.datamodule, "validation", None)
         if chosen is not None:
             settings.update(lr_settings(self.lr, chosen, "baseline_"))
         settings["paths"] = {arch: path.record() for arch, path in paths.items()}
-        write_json(
-            evaluation_document(results, base, self.baseline, settings), out / "evaluation.json"
-        )
+        selection = self.selection.record()
+        document = evaluation_document(results, base, self.baseline, settings, selection)
+        write_json(document, out / "evaluation.json")
+        if syn.step != pl_module.step:  # another set than synthetic.pt was chosen: keep it
+            syn.save(out / "selected.pt")
         means = {arch: s["mean"] for arch, s in summaries(results).items()}
+        prefix = {"last": "final", "val": "selected", "test-max": "test-max"}[self.select]
         if pl_module.logger is not None:
-            metrics = {f"final/{arch}": mean for arch, mean in means.items()}
+            metrics = {f"{prefix}/{arch}": mean for arch, mean in means.items()}
             metrics["hp_metric"] = next(iter(means.values()))  # the HPARAMS tab's column
             pl_module.logger.log_metrics(metrics, step=trainer.global_step)
         how = ", ".join(
@@ -193,7 +275,10 @@ class SynthesisEvaluation(L.Callback):
             f"per class, {trainer.global_step} steps; {self.num_models} models each ({how}; lr "
             f"{settings['lr']:g}, {settings['lr_source']}):"
         )
-        print(format_table(results, base, self.baseline or "baseline", pl_module.method))
+        if self.select != "last":
+            print(f"Reported: the set of step {syn.step}, selected on {selection['selected_on']}.")
+        label = title(pl_module.method, self.select)
+        print(format_table(results, base, self.baseline or "baseline", label))
         print(f"Synthetic set: {out / 'synthetic.pt'}\nImage grid:    {out / 'synthetic.png'}")
         print(
             f"Evaluation:    {out / 'evaluation.json'}\nTensorBoard:   tensorboard --logdir "
@@ -216,6 +301,7 @@ class SynthesisEvaluation(L.Callback):
             "recipes": {name: dataclasses.asdict(r) for name, r in plan.items()},
             "protocol": PROTOCOL,
             **lr_settings(self.lr, syn),  # the rate and its source: learned, published or given
+            "select": self.select,
             "seed": pl_module.seed,
             "step": pl_module.global_step,
         }

@@ -76,7 +76,8 @@ def main(args: list[str] | None = None) -> dict[str, Any]:
         args: Command-line arguments (default ``sys.argv[1:]``).
 
     Returns:
-        ``{"results", "baseline", "settings", "version"}`` as written to ``--output``.
+        ``{"results", "selected_on", "selection", "baseline", "settings", "version"}`` as
+        written to ``--output`` (``selected_on`` ``last``: the set given is reported).
     """
     import lightning as L
 

@@ -54,6 +54,7 @@ def evaluation_document(
     baseline: dict[str, list[float]] | None,
     baseline_name: str | None,
     settings: dict[str, Any],
+    selection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON document of one evaluation.
 
@@ -62,10 +63,13 @@ def evaluation_document(
         baseline: Accuracies per architecture of the baseline, or ``None``.
         baseline_name: The baseline's method (ignored without ``baseline``).
         settings: Options and resolved settings of the run.
+        selection: How the reported set was chosen (``Selection.record``); ``None``: the set
+            given (``evaluate.py``), recorded as ``selected_on`` ``last``.
 
     Returns:
-        ``{"results": {ARCH: {"accuracies", "mean", "std"}}, "baseline": {"method", "results"}
-        or None, "settings": {...}, "version": dcl.__version__}``.
+        ``{"results": {ARCH: {"accuracies", "mean", "std"}}, "selected_on": "last", "val" or
+        "test", "selection": {...} or None, "baseline": {"method", "results"} or None,
+        "settings": {...}, "version": dcl.__version__}``.
     """
     from dcl import __version__
 
@@ -74,6 +78,9 @@ def evaluation_document(
         base = {"method": baseline_name, "results": summaries(baseline)}
     return {
         "results": summaries(results),
+        # What chose the reported set: "test" marks an optimistic, test-selected number.
+        "selected_on": "last" if selection is None else selection["selected_on"],
+        "selection": None if selection is None else json_safe(selection),
         "baseline": base,
         "settings": json_safe(settings),
         "version": __version__,

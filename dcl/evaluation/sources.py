@@ -16,6 +16,7 @@ from dcl.data import ClassImages, DatasetInfo, SyntheticSet, load_real
 from dcl.data.folders import DatasetNotFoundError
 from dcl.data.registry import STATIC_INFO, ImageFolderError
 from dcl.data.splits import adopt_whitening, whiten_splits
+from dcl.data.validation import without_recorded
 
 
 def resolve_device(name: str) -> torch.device:
@@ -97,6 +98,8 @@ def load_sources(
 
     A ZCA-whitened set gets both splits whitened with its fit: the cached one, or refitted on
     the training split, whose checksum must be the one the set records (else ``ValueError``).
+    A set that held out a validation split gets the training split without it (baselines and
+    extractors never see those images either).
     """
     spec, syn, dataset = locate(cfg.synthetic)
     if dataset not in STATIC_INFO:
@@ -116,6 +119,8 @@ def load_sources(
         eps, checksum = float(syn.zca["eps"]), int(syn.zca["checksum"])
         train, test, fit = whiten_splits(train, test, eps, cfg.cache_dir, device, expect=checksum)
         syn.whitening = fit.to("cpu")
+    if syn is not None and (record := syn.config.get("validation")):
+        train = without_recorded(train, record)  # a baseline never sees the set's held-out
     if spec is not None:
         method, _, ipc, seed = spec
         syn = build_baseline(method, train, ipc, cfg.seed if seed is None else seed, cfg, device)

@@ -17,14 +17,20 @@ class SyntheticOutputs:
     ``hparams``, ``dsa``, ``matching`` and ``_output_dir`` on the LightningModule it is mixed
     into. A set records the data module's ZCA fit (``whitening``, when it whitens) and the
     matching method's learned evaluation learning rate (its ``learned_lr()``, when it has one), its
-    soft labels (``soft_labels()``, when it makes them) and its evaluation hints (how networks
-    train on its sets).
+    soft labels (``soft_labels()``, when it makes them), its evaluation hints (how networks
+    train on its sets) and, in ``config["validation"]``, the data module's validation split
+    (held out from synthesis).
     """
 
     def whitening(self) -> ZCA | None:
         """The ZCA fit of the trainer's data module, if it whitens (``None`` otherwise)."""
         trainer = self._trainer  # None outside a Trainer: ``self.trainer`` would raise
         return getattr(getattr(trainer, "datamodule", None), "whitening", None)
+
+    def validation_split(self) -> dict | None:
+        """The data module's validation split record (``None``: no split, or no Trainer)."""
+        trainer = self._trainer
+        return getattr(getattr(trainer, "datamodule", None), "validation", None)
 
     def learned_lr(self) -> float | None:
         """The matching method's current learned evaluation learning rate, if it learns one."""
@@ -47,6 +53,8 @@ class SyntheticOutputs:
         }
         # What ran, not "auto": evaluation augments with the strategy synthesis used.
         config["dsa_strategy"] = "_".join(self.dsa.ops) if self.dsa is not None else "none"
+        # The real images synthesis never saw (``None``: none held out); ``dcl.data.validation``.
+        config["validation"] = self.validation_split()
         return SyntheticSet(
             images=self.images.detach().float().cpu().clone(),
             labels=self.labels.cpu(),

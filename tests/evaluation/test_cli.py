@@ -50,8 +50,17 @@ def test_saved_set_with_baseline_writes_the_documented_json(saved_set, fast, tmp
     doc = main(args)
 
     assert json.loads(out.read_text()) == doc
-    assert set(doc) == {"results", "baseline", "settings", "version", "storage"}
+    assert set(doc) == {
+        "results",
+        "selected_on",
+        "selection",
+        "baseline",
+        "settings",
+        "version",
+        "storage",
+    }
     assert doc["storage"]["soft_label_bytes"] == 0 and doc["settings"]["label_mode"] == "hard"
+    assert doc["selected_on"] == "last" and doc["selection"] is None  # the set given
     assert doc["version"] == dcl.__version__
     assert list(doc["results"]) == ["ConvNet"]
     check_summary(doc["results"]["ConvNet"], 2)

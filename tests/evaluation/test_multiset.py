@@ -107,7 +107,15 @@ def test_recipes_that_differ_get_a_column(digits, tmp_path, digits_cache, monkey
 
 def test_single_set_keeps_its_document(two_sets, tiny, tmp_path):
     doc = main(["--synthetic", str(two_sets[0]), *tiny, "--output", str(tmp_path / "one.json")])
-    assert set(doc) == {"results", "baseline", "settings", "storage", "version"}
+    assert set(doc) == {
+        "results",
+        "selected_on",
+        "selection",
+        "baseline",
+        "settings",
+        "storage",
+        "version",
+    }
     assert doc["settings"]["synthetic"] == str(two_sets[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json"]
 

@@ -272,7 +272,11 @@ class ExpertBuffer:
         return unflatten_parameters(self.parameter_shapes, vector)
 
     def validate(
-        self, network: str | nn.Module, info: DatasetInfo, zca: bool | None = None
+        self,
+        network: str | nn.Module,
+        info: DatasetInfo,
+        zca: bool | None = None,
+        validation: dict | None = None,
     ) -> None:
         """Raise ``ValueError`` unless the buffer's experts fit this network, dataset and ZCA.
 
@@ -281,11 +285,14 @@ class ExpertBuffer:
                 names and shapes are compared).
             info: The dataset the synthetic set is distilled from.
             zca: Whether this run whitens its images (``None``: not checked).
+            validation: This run's validation split (``None``: not checked).
         """
         m = self.manifest
-        differ = run_differences(m, network, info, zca)
+        differ = run_differences(m, network, info, zca, validation)
         if differ:
             flag = " --zca true" if zca else ""
+            if validation is not None:
+                flag += f" --val_size {validation['val_size']} --val_seed {validation['seed']}"
             raise ValueError(
                 f"The expert buffer at '{self.path}' does not fit this run: "
                 f"{'; '.join(differ)} (buffer vs run). Train experts for this setting "

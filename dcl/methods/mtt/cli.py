@@ -60,6 +60,20 @@ def build_parser() -> ArgumentParser:
         "--zca_eps", type=float, default=0.1, help="ZCA regularisation (0.1 published)."
     )
     parser.add_argument(
+        "--val_size",
+        type=int | float,
+        default=0,
+        help="Hold out a validation split of the training split from the experts: images per "
+        "class (int) or a fraction (float); give the synthesis run's --data.val_size (0: none).",
+    )
+    parser.add_argument(
+        "--val_seed",
+        type=int | None,
+        default=None,
+        help="Seed of the validation split (default 0, the data module's; give the synthesis "
+        "run's seed_everything when it uses the default).",
+    )
+    parser.add_argument(
         "--network",
         type=str,
         default=release.network,
@@ -152,6 +166,8 @@ def main(args: list[str] | None = None) -> ExpertBuffer:
         cache_dir=cfg.cache_dir,
         zca=cfg.zca,
         zca_eps=cfg.zca_eps,
+        val_size=cfg.val_size,
+        val_seed=cfg.val_seed,
     )
     out = cfg.out or default_buffer_path(datamodule.dataset, cfg.zca, cfg.network)
     settings = ExpertSettings(**{f.name: cfg[f.name] for f in dataclasses.fields(ExpertSettings)})

@@ -2,11 +2,12 @@
 
 Fields: ``format`` (``dcl-expert-buffer``) and ``version`` (1); the data: ``dataset``,
 ``image_shape`` ``[C, H, W]``, ``num_classes``, ``mean``, ``std``, ``zca`` and ``zca_eps``
-(``None`` without ZCA); the experts: ``network``, ``epochs``, ``training`` (lr, momentum,
-weight_decay, batch_size, augment, dsa_strategy, decay, seed), ``parameters`` (``[{"name",
-"shape"}]`` in ``named_parameters()`` order: the layout of a flat parameter vector) and
-``num_parameters``; provenance: ``dcl_version`` and ``torch_version``. Two runs may share a
-buffer when everything but the provenance is equal.
+(``None`` without ZCA), ``validation`` (``{"val_size", "seed"}`` of the validation split held
+out of the experts' training data, ``None``: none); the experts: ``network``, ``epochs``,
+``training`` (lr, momentum, weight_decay, batch_size, augment, dsa_strategy, decay, seed),
+``parameters`` (``[{"name", "shape"}]`` in ``named_parameters()`` order: the layout of a flat
+parameter vector) and ``num_parameters``; provenance: ``dcl_version`` and ``torch_version``. Two
+runs may share a buffer when everything but the provenance is equal.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def describe(
     training: Mapping[str, Any],
     zca: bool = False,
     zca_eps: float | None = None,
+    validation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of a buffer of ``network`` experts trained on ``info``'s dataset.
 
@@ -50,6 +52,7 @@ def describe(
         training: The training hyperparameters (lr, momentum, ..., seed).
         zca: Whether the images were ZCA-whitened.
         zca_eps: The whitening's regularisation, when ``zca``.
+        validation: The data module's ``validation_spec()`` (``None``: no split held out).
 
     Returns:
         The JSON-ready manifest.
@@ -67,6 +70,7 @@ def describe(
         "std": list(info.std),
         "zca": bool(zca),
         "zca_eps": None if zca_eps is None else float(zca_eps),
+        "validation": None if validation is None else dict(validation),
         "network": network,
         "epochs": int(epochs),
         "training": dict(training),
@@ -93,7 +97,11 @@ def manifest_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
 
 
 def run_differences(
-    manifest: Mapping[str, Any], network: str | nn.Module, info: DatasetInfo, zca: bool | None
+    manifest: Mapping[str, Any],
+    network: str | nn.Module,
+    info: DatasetInfo,
+    zca: bool | None,
+    validation: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """What differs between a buffer's ``manifest`` and a run (buffer vs run), if anything.
 
@@ -102,6 +110,8 @@ def run_differences(
         network: The run's network name, or the network (its parameter table is compared).
         info: The run's dataset facts.
         zca: Whether the run whitens its images (``None``: not compared).
+        validation: The run's validation split (``validation_spec()``); when given, the experts
+            must have been trained without the same split (``None``: not compared).
     """
     m, differ = manifest, []
     if m["dataset"] != info.name:
@@ -119,6 +129,9 @@ def run_differences(
         differ.append(f"network parameters (buffer: {m['network']}) vs the given network's")
     if zca is not None and bool(zca) != m["zca"]:
         differ.append(f"ZCA {'on' if m['zca'] else 'off'} vs {'on' if zca else 'off'}")
+    # Experts trained on the run's validation images would leak them into the set.
+    if validation is not None and m.get("validation") != dict(validation):
+        differ.append(f"validation split held out {m.get('validation')!r} vs {dict(validation)!r}")
     return differ
 
 

@@ -170,6 +170,7 @@ class MTT(ExpertLabels, MatchingMethod):
             self.register_buffer("label_logits", torch.empty(0, 0))
         self._run: tuple[DatasetInfo, str] | None = None  # (info, backbone) of on_setup
         self.zca = False  # whether the run's data is ZCA-whitened (on_setup reads it)
+        self.validation: dict | None = None  # the run's validation split (on_setup reads it)
         self._checked: str | None = None  # the buffer path validated against this run
         self._experts: list[int] = []  # the complete experts found then (indices of load)
 
@@ -196,6 +197,9 @@ class MTT(ExpertLabels, MatchingMethod):
         if sharded:
             raise ValueError(self._shard_message())
         self.zca = data_uses_zca(data)
+        # Experts trained on the run's validation images would leak them: the buffer must
+        # hold out the same split (``validation_spec``: ``RealDataModule``'s).
+        self.validation = getattr(data, "validation_spec", lambda: None)()
         self._checked = None  # a new fit checks again (the buffer may have grown)
         self._run = (data.info, backbone)
         self.check_buffer(data.info, backbone, self.zca)
@@ -227,7 +231,7 @@ class MTT(ExpertLabels, MatchingMethod):
             ) from None
         if self._checked == path:
             return experts
-        experts.validate(backbone, info, zca)
+        experts.validate(backbone, info, zca, self.validation)
         last = self.max_start_epoch - 1 + self.expert_epochs
         if last > experts.epochs:
             raise ValueError(

@@ -89,9 +89,11 @@ def buffer_manifest(datamodule: RealDataModule, settings: ExpertSettings) -> dic
     net = settings.module(datamodule, 0).net
     zca = bool(getattr(datamodule, "zca", False))
     eps = getattr(datamodule, "zca_eps", None) if zca else None
+    spec = getattr(datamodule, "validation_spec", lambda: None)()  # held out of the experts
     return describe(
-        datamodule.info, settings.network, net, settings.epochs, settings.training(), zca, eps
-    )
+        datamodule.info, settings.network, net, settings.epochs, settings.training(), zca, eps,
+        spec,
+    )  # fmt: skip
 
 
 def check_buffer(out: str | Path, datamodule: RealDataModule, settings: ExpertSettings) -> None:
