@@ -9,11 +9,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+import dcl.evaluation.ensemble as ensemble  # a module: tests spy on its functions
 from dcl.calls import evaluation_forwards
 from dcl.data.images import ClassImages
 from dcl.data.splits import check_whitening
 from dcl.data.synthetic import SyntheticSet
-from dcl.evaluation import ensemble
 from dcl.evaluation.autotune import EvaluationPath, choose_paths, recheck_pace
 from dcl.evaluation.learning_rate import LrOption, resolve_lr
 from dcl.evaluation.module import EvaluationModule
