@@ -4,6 +4,7 @@ Usage::
 
     python -m benchmarks.successors [--ipc 1 10] [--steps 300] [--backbone ConvNetD2]
         [--experts 10] [--expert-epochs 20] [--num-models 3] [--epochs 300] [--threads 2]
+        [--methods dm datadam mtt] [--seeds 0] [--mtt-memory unrolled constant]
 
 Trains ``--experts`` expert trajectories once (``dcl.methods.mtt.train_experts``, the release's
 expert settings; kept in ``runs/successors/buffer_<backbone>``), then for every ipc synthesises a
@@ -18,7 +19,10 @@ MTT's lr_img 10 is the largest of 10, 100 and 1000 whose 150-step run on this bu
 finite (digits has no published MTT setting; chosen on the matching loss, not on accuracy).
 MTT sets are evaluated twice, with their learned learning rate and with the protocol's 0.01, and
 DataDAM sets twice, with their release's recipe (batch 64) and DM's (batch 256), so each pair is
-comparable; the random-real baseline trains like the DM set. Writes
+comparable; the random-real baseline trains like the DM set. ``--seeds`` repeats every synthesis
+with each seed (``seed_everything``) and ``--mtt-memory`` runs MTT once per memory path
+(``unrolled``, TESLA's ``constant``, the exact ``checkpointed``), so the sets the paths make can be
+compared at one budget. Writes
 ``results/successors/digits_<tag>.json`` with the machine.
 """
 
@@ -62,13 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default="cpu")
     p.add_argument("--run-dir", default=str(REPO / "runs" / "successors"))
     p.add_argument("--results-dir", default=str(RESULTS))
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--mtt-memory", nargs="+", default=["unrolled"])
     return p
 
 
-def synthesise(method: str, ipc: int, args: argparse.Namespace, buffer: Path) -> dict[str, Any]:
+def synthesise(
+    method: str, ipc: int, args: argparse.Namespace, buffer: Path, seed: int = 0, memory: str = ""
+) -> dict[str, Any]:
     """One synthesis run through the CLI; returns the set and its wall time."""
-    root = Path(args.run_dir) / f"{method}_ipc{ipc}"
+    root = Path(args.run_dir) / f"{method}{memory and '_' + memory}_ipc{ipc}_seed{seed}"
     cli_args = ["fit", "--config", "quickstart", "--model.method", method]
+    cli_args += ["--seed_everything", str(seed)]
     cli_args += ["--model.ipc", str(ipc), "--trainer.max_steps", str(args.steps)]
     cli_args += ["--model.backbone", args.backbone]
     cli_args += ["--trainer.default_root_dir", str(root), "--trainer.callbacks", "[]"]
@@ -80,6 +90,7 @@ def synthesise(method: str, ipc: int, args: argparse.Namespace, buffer: Path) ->
             "syn_steps": args.syn_steps,
             "expert_epochs": 2,
             "max_start_epoch": args.max_start_epoch,
+            "memory": memory or "unrolled",
         }
         cli_args += ["--model.method_args", json.dumps(method_args)]
         cli_args += ["--model.lr_img", str(args.mtt_lr_img)]
@@ -136,23 +147,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "expert_accuracy": expert_accuracy(ExpertBuffer(buffer), data, args.backbone),
         "runs": [],
     }  # fmt: skip
-    for ipc in args.ipc:
-        for method in METHODS:
-            made = synthesise(method, ipc, args, buffer)
-            syn = made["set"]
-            row = {"method": method, "ipc": ipc, "steps": syn.step}
-            row["synthesis_s"] = made["synthesis_s"]
-            row["accuracy"] = evaluate(syn, data.test, args)
-            if method == "mtt":
-                row["learned_lr"] = syn.lr
-                row["accuracy_lr_0.01"] = evaluate(syn, data.test, args, lr=0.01)
-            if method == "datadam":  # its recipe trains at batch 64; DM's protocol beside it
-                row["accuracy_dm_protocol"] = evaluate(syn, data.test, args, like="dm")
-            if method == "dm":
-                base = select_baseline("random", data.train, ipc, seed=0)
-                row["random_real"] = evaluate(base, data.test, args, like="dm")
-            doc["runs"].append(row)
-            print(json.dumps({k: v for k, v in row.items() if k != "set"}, default=str))
+    runs = [
+        (ipc, method, seed, memory)
+        for ipc in args.ipc
+        for method in args.methods
+        for seed in args.seeds
+        for memory in (args.mtt_memory if method == "mtt" else [""])
+    ]
+    for ipc, method, seed, memory in runs:
+        made = synthesise(method, ipc, args, buffer, seed, memory)
+        syn = made["set"]
+        row = {"method": method, "ipc": ipc, "seed": seed, "steps": syn.step}
+        if memory:
+            row["memory"] = memory
+        row["synthesis_s"] = made["synthesis_s"]
+        row["accuracy"] = evaluate(syn, data.test, args)
+        if method == "mtt":
+            row["learned_lr"] = syn.lr
+            row["accuracy_lr_0.01"] = evaluate(syn, data.test, args, lr=0.01)
+        if method == "datadam":  # its recipe trains at batch 64; DM's protocol beside it
+            row["accuracy_dm_protocol"] = evaluate(syn, data.test, args, like="dm")
+        if method == "dm":
+            base = select_baseline("random", data.train, ipc, seed=0)
+            row["random_real"] = evaluate(base, data.test, args, like="dm")
+        doc["runs"].append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "set"}, default=str))
     out = Path(args.results_dir) / "successors" / f"digits_{args.tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
