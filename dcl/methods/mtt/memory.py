@@ -45,7 +45,7 @@ from dcl.methods.mtt.student import (
     Loss,
     minibatches,
     parameter_shapes,
-    unflatten_parameters,
+    step_gradient,
 )
 
 
@@ -82,12 +82,8 @@ class Replay:
                 else:  # a recomputation: the same draws again
                     self.generator.set_state(self.states[i])
             x = self.augment(x)
-        params = unflatten_parameters(parameter_shapes(self.net), w)
-        out = torch.func.functional_call(self.net, params, (x,))
-        (grad,) = torch.autograd.grad(
-            self.loss(out, self.labels[idx]), w, create_graph=create_graph
-        )
-        return grad
+        shapes = parameter_shapes(self.net)
+        return step_gradient(self.net, shapes, w, x, self.labels[idx], self.loss, create_graph)
 
 
 class _Student(torch.autograd.Function):

@@ -54,6 +54,21 @@ def minibatches(
     return out
 
 
+def step_gradient(
+    net: nn.Module,
+    shapes: dict[str, torch.Size],
+    w: Tensor,
+    x: Tensor,
+    y: Tensor,
+    loss: Loss,
+    create_graph: bool,
+) -> Tensor:
+    """``(P,)`` the gradient of one student step's loss at flat parameters ``w`` (requires grad)."""
+    out = torch.func.functional_call(net, unflatten_parameters(shapes, w), (x,))
+    (grad,) = torch.autograd.grad(loss(out, y), w, create_graph=create_graph)
+    return grad
+
+
 def unroll(
     net: nn.Module,
     start: Tensor,
@@ -96,8 +111,7 @@ def unroll(
         x, y = images[idx], labels[idx]
         if augment is not None:
             x = augment(x)
-        out = torch.func.functional_call(net, unflatten_parameters(shapes, w), (x,))
-        (grad,) = torch.autograd.grad(loss(out, y), w, create_graph=create_graph)
+        grad = step_gradient(net, shapes, w, x, y, loss, create_graph)
         w = w - lr * grad
         if not create_graph:
             w = w.detach().requires_grad_(True)
