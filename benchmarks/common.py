@@ -32,6 +32,13 @@ SHAPES: dict[str, tuple[DatasetInfo, int, int]] = {
     "mnist": (STATIC_INFO["mnist"], 6000, 1000),
     "cifar10": (STATIC_INFO["cifar10"], 5000, 1000),
     "digits": (dataclasses.replace(STATIC_INFO["digits"], mean=(0.5,), std=(0.25,)), 120, 50),
+    # ImageNet-1K at TESLA's 64x64 (read through ``imagefolder``): Tiny ImageNet's shape, 1000
+    # classes; only its shape is used (memory projections), never its images.
+    "imagenet1k-64": (
+        dataclasses.replace(STATIC_INFO["tinyimagenet"], name="imagenet1k-64", num_classes=1000),
+        10,
+        2,
+    ),
 }
 
 

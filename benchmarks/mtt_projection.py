@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import yaml
 
-from benchmarks.common import REPO, command_line, environment
+from benchmarks.common import REPO, SHAPES, command_line, environment
 from benchmarks.mtt_memory import Job, measure
 from dcl import tuning
 from dcl.data.registry import STATIC_INFO
@@ -33,6 +33,16 @@ from dcl.evaluation.report import write_json
 
 BATCHES = (4, 8)
 GPUS_GIB = (16, 24, 40, 80)
+# The shipped image-folder configs by image size: TESLA's ImageNet-1K at 64x64 is the only one.
+FOLDER_SHAPES = {64: "imagenet1k-64"}
+
+
+def shape_of(doc: dict[str, Any]) -> str:
+    """The ``benchmarks.common.SHAPES`` / registry key of a config's data."""
+    data = doc["data"]
+    if data["dataset"] == "imagefolder":
+        return FOLDER_SHAPES[data["image_size"]]
+    return data["dataset"]
 
 
 def fit(shape: str, backbone: str) -> dict[str, float]:
@@ -59,8 +69,8 @@ def fit(shape: str, backbone: str) -> dict[str, float]:
 def project(config: Path, coefficients: dict[str, float]) -> dict[str, Any]:
     """Projected GiB of one image update of ``config``, unrolled and constant."""
     doc = yaml.safe_load(config.read_text())
-    args, dataset = doc["model"]["method_args"], doc["data"]["dataset"]
-    info = STATIC_INFO[dataset]
+    args, shape = doc["model"]["method_args"], shape_of(doc)
+    info = SHAPES[shape][0] if shape in SHAPES else STATIC_INFO[shape]
     images = info.num_classes * doc["model"]["ipc"]
     batch = args.get("batch_syn") or images
     steps = args["syn_steps"]
@@ -100,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = []
     for path in configs:
         doc = yaml.safe_load(path.read_text())
-        key = f"{doc['data']['dataset']}/{doc['model']['backbone']}"
+        key = f"{shape_of(doc)}/{doc['model']['backbone']}"
         if key not in coefficients:
             coefficients[key] = fit(*key.split("/"))
         rows.append(project(path, coefficients[key]))

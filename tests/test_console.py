@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_packaged_configs_are_the_repositorys_and_resolve_by_name():
     names = config_names()
-    assert "quickstart" in names and "dm/cifar10_ipc10" in names and len(names) == 66
+    assert "quickstart" in names and "dm/cifar10_ipc10" in names and len(names) == 67
     # The repository's configs/ is the packaged folder, so both spellings name one file.
     assert (REPO / "configs").resolve() == HERE
     for spelling in ("dm/cifar10_ipc10", "dm/cifar10_ipc10.yaml", "configs/dm/cifar10_ipc10.yaml"):

@@ -51,6 +51,13 @@ def build_parser() -> ArgumentParser:
         "--cache_dir", type=str | None, default=None, help="Dataset cache (default $DCL_CACHE_DIR)."
     )
     parser.add_argument(
+        "--image_size",
+        type=int | None,
+        default=None,
+        help="imagefolder only: resize the shorter side of every image to this (the synthesis "
+        "run's --data.image_size; 64 for TESLA's ImageNet-1K).",
+    )
+    parser.add_argument(
         "--zca",
         type=bool,
         default=False,
@@ -164,6 +171,7 @@ def main(args: list[str] | None = None) -> ExpertBuffer:
         root=cfg.root,
         download=cfg.download,
         cache_dir=cfg.cache_dir,
+        image_size=cfg.image_size,
         zca=cfg.zca,
         zca_eps=cfg.zca_eps,
         val_size=cfg.val_size,

@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dcl import console
 from dcl.methods.mtt import ExpertBuffer
@@ -45,6 +47,22 @@ def test_the_default_folder_is_named_after_the_data_and_network(
     buffer = main([*FAST, "--cache_dir", str(digits_cache), "--num_experts", "1", "--zca", "true"])
     assert buffer.path == Path("buffers/digits-zca/ConvNetW32")
     assert buffer.manifest["zca"] is True and buffer.manifest["zca_eps"] == 0.1
+
+
+def test_an_image_folder_is_resized_for_its_experts(tmp_path):
+    # TESLA's ImageNet-1K experts train on 64x64 images: --image_size reaches the data module.
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            for i in range(3):
+                path = tmp_path / "tree" / split / cls / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(path)
+    args = ["--dataset", "imagefolder", "--root", str(tmp_path / "tree"), "--image_size", "8"]
+    args += ["--network", "ConvNetW32", "--epochs", "1", "--progress", "false", "--num_experts"]
+    args += ["1", "--cache_dir", str(tmp_path / "cache"), "--out", str(tmp_path / "buffer")]
+    buffer = main([*args, "--accelerator", "cpu"])
+    assert buffer.manifest["image_shape"] == [3, 8, 8] and buffer.manifest["num_classes"] == 2
 
 
 def test_bad_values_exit_2_with_one_message(capsys, monkeypatch):

@@ -251,13 +251,15 @@ def test_packaged_mtt_config_runs_one_step(tmp_path, digits_buffers, path):
     assert config["trainer"]["max_steps"] == (10000 if tesla else 5000)
     assert config["model"]["method_args"].get("memory") == ("constant" if tesla else None)
     args = config["model"]["method_args"]
-    assert args["buffer"].startswith(f"buffers/{config['data']['dataset']}")
+    named = "imagenet1k" if config["data"].get("image_size") == 64 else config["data"]["dataset"]
+    assert args["buffer"].startswith(f"buffers/{named}")
     # The published dataset and its 50-epoch experts may be absent here: same settings on the
     # digits with a one-expert buffer of the same ZCA setting, a depth-1 ConvNet, one step.
     args.update(buffer=digits_buffers[config["data"]["zca"]], syn_steps=2, max_start_epoch=1)
     config["model"]["backbone"] = "ConvNetD1"
     config["trainer"]["callbacks"] = [config["trainer"]["callbacks"][0]]
     config["data"].update(dataset="digits", cache_dir=str(tmp_path / "cache"))
+    config["data"].pop("image_size", None)  # an image folder's resize: the digits have none
     small = tmp_path / "config.yaml"
     small.write_text(yaml.safe_dump(config))
     argv = ["fit", "--config", str(small), "--trainer.max_steps", "1", "--model.batch_real", "8"]
