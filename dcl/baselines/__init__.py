@@ -133,6 +133,7 @@ def select_indices(
     backbone: str = "ConvNet",
     device: torch.device | str = "cpu",
     verbose: bool = False,
+    never_learned: str = "first",
 ) -> tuple[Tensor, dict[str, Any]]:
     """Indices of the images a baseline selects, and the config describing how.
 
@@ -164,7 +165,12 @@ def select_indices(
     )
     config.update(described)
     if method == "forgetting":
-        scores = forgetting_scores(record)
+        scores = forgetting_scores(record, never_learned)
+        config["never_learned"] = never_learned
+        if never_learned == "last":
+            config["selection"] = config["selection"].replace(
+                "never learned counts as most forgotten", "never learned ranks last"
+            )
         ties = generator(step_seed(seed, 0, 1, REAL))
         indices = _per_class(train, ipc, lambda c, a, b: most_forgotten(scores[a:b], ipc, ties))
     else:
@@ -210,6 +216,7 @@ def select_baseline(
     backbone: str = "ConvNet",
     device: torch.device | str = "cpu",
     verbose: bool = False,
+    never_learned: str = "first",
 ) -> SyntheticSet:
     """A set of ``ipc`` real training images per class chosen by a coreset baseline.
 
@@ -224,6 +231,9 @@ def select_baseline(
         backbone: Extractor network (recorded as the set's ``backbone``).
         device: Where the extractor trains and embeds.
         verbose: Show the extractor's training progress.
+        never_learned: Forgetting only: where images the extractor never classified correctly
+            rank, ``"first"`` (Toneva et al.: infinitely forgotten) or ``"last"``
+            (``forgetting_scores``).
 
     Returns:
         The set: normalised float32 images in class order, ``ipc`` labels per class, metadata
@@ -243,6 +253,7 @@ def select_baseline(
         backbone=backbone,
         device=device,
         verbose=verbose,
+        never_learned=never_learned,
     )
     return _as_set(train, indices, canonical_method(method), seed, backbone, config)
 

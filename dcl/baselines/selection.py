@@ -121,18 +121,21 @@ def k_center_greedy(
     return torch.tensor(picks, dtype=torch.long, device=features.device)
 
 
-def forgetting_scores(correct: Tensor) -> Tensor:
+def forgetting_scores(correct: Tensor, never_learned: str = "first") -> Tensor:
     """Forgetting events per example (Toneva et al., 2019).
 
     A forgetting event is a transition from correctly classified at one recorded epoch to
     misclassified at the next. Examples never classified correctly in any epoch ("never
-    learned") are counted as maximally forgotten: they score ``epochs``, more than the at most
-    ``epochs // 2`` events any learned example can have (Toneva et al. sort them as infinitely
-    forgotten).
+    learned") are by default counted as maximally forgotten: they score ``epochs``, more than
+    the at most ``epochs // 2`` events any learned example can have (Toneva et al. sort them as
+    infinitely forgotten). With ``never_learned="last"`` they score -1 instead and rank below
+    every learned example; this matters when the recording run is short and many examples are
+    never learned (``docs/published-cells.md`` measures both on CIFAR-10).
 
     Args:
         correct: ``(epochs, N)`` bool, whether example ``j`` was classified correctly in epoch
             ``e`` (Toneva et al. record this on the training minibatch forward pass).
+        never_learned: ``"first"`` (Toneva et al.) or ``"last"``.
 
     Returns:
         ``(N,)`` int64 scores.
@@ -140,9 +143,11 @@ def forgetting_scores(correct: Tensor) -> Tensor:
     correct = correct.bool()
     if correct.ndim != 2:
         raise ValueError(f"correct must be (epochs, N), got shape {tuple(correct.shape)}.")
+    if never_learned not in ("first", "last"):
+        raise ValueError(f"never_learned must be 'first' or 'last', got {never_learned!r}.")
     events = (correct[:-1] & ~correct[1:]).sum(0)
-    never_learned = ~correct.any(0)
-    return events.masked_fill(never_learned, correct.shape[0]).long()
+    score = correct.shape[0] if never_learned == "first" else -1
+    return events.masked_fill(~correct.any(0), score).long()
 
 
 def most_forgotten(scores: Tensor, k: int, generator: torch.Generator) -> Tensor:

@@ -112,6 +112,10 @@ def test_forgetting_scores_hand_record():
         dtype=torch.bool,
     )
     assert forgetting_scores(correct).tolist() == [5, 0, 2, 1, 0]
+    # Ranked last instead, the never-learned example falls below every learned one.
+    assert forgetting_scores(correct, never_learned="last").tolist() == [-1, 0, 2, 1, 0]
+    with pytest.raises(ValueError, match="'first' or 'last'"):
+        forgetting_scores(correct, never_learned="middle")
 
 
 def test_most_forgotten_orders_by_score_and_breaks_ties_randomly():
