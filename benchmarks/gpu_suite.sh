@@ -41,6 +41,10 @@
 # tesla-cifar10-1 is reduced as the MTT runs: configs/tesla/cifar10_ipc1.yaml (MTT with
 # memory: constant, 10000 iterations, no ZCA) through `reproduce mtt --config`, result
 # mtt_cifar10_ipc1_tesla_gpu.json (compared there with MTT's published 46.3 %, not TESLA's).
+# mttmemory-cifar10: one MTT image update at 10/20/40/80 student steps, unrolled and constant
+# (TESLA), CIFAR-10 shape at 1 and 10 ipc (the whole set per step, as the published configs),
+# torch.cuda.max_memory_allocated and seconds (results/mtt_memory/*_cuda.json); MEM_STEPS="1"
+# DEVICE=cpu OUT=/tmp/dry for a quick dry run.
 # `run multi-gpu` (not part of `next`) uses every visible GPU: DM CIFAR-10 10 ipc synthesis with
 # --model.multi_gpu replicate and shard_classes (MULTI_STEPS steps, end-of-run evaluation shared
 # by the ranks), then evaluate.py of the set on all GPUs; timings and tables in multi_gpu*.log.
@@ -56,7 +60,7 @@ cd "$(dirname "$0")/.."
 RUNS=(dm-cifar10-1 dm-cifar10-10 dm-mnist-1 dm-mnist-10
       dsa-cifar10-1 dsa-mnist-1 dsa-cifar10-10 dsa-mnist-10 throughput-mnist throughput-cifar10
       evalspeed-cifar10 mtt-cifar10-1 mtt-cifar10-10 datadam-cifar10-10 tesla-cifar10-1
-      dc-cifar10-10 dm-cifar10-50 dc-cifar10-50 dsa-cifar10-50
+      mttmemory-cifar10 dc-cifar10-10 dm-cifar10-50 dc-cifar10-50 dsa-cifar10-50
       dc-cifar100-1 dsa-cifar100-1 dm-cifar100-1 dc-cifar100-10 dsa-cifar100-10 dm-cifar100-10
       dm-cifar100-50 dm-tinyimagenet-1 dm-tinyimagenet-10 dm-tinyimagenet-50)
 # Packed by `prepare` when $DCL_DATA_ROOT has them: dataset -> folder under .cache/data.
@@ -114,6 +118,7 @@ result_file() {  # where a run's result lands in results/
         throughput) echo "throughput_cuda_$b.json" ;;
         evalspeed) echo "evaluation_speed/cuda_${b}_convnet_ipc10.json" ;;
         tesla) echo "mtt_${b}_ipc${c}_tesla_gpu.json" ;;
+        mttmemory) echo "mtt_memory/${b}_ConvNet_ipc10_unrolled_constant_cuda.json" ;;
         *) echo "${a}_${b}_ipc${c}_gpu.json" ;;
     esac
 }
@@ -133,6 +138,18 @@ run_one() {  # run name: METHOD-DATASET-IPC, or throughput-SHAPE
             --batch-real 256 --steps 30 --warmup 3 --eval-models 2 --eval-epochs 300 \
             --device "${DEVICE:-cuda}" --output "$OUT/$(result_file "$name")" 2>&1 \
             | tee "$OUT/$name.log"
+        return
+    fi
+    if [[ $method == mttmemory ]]; then  # MTT's two memory paths, CUDA max allocated
+        mkdir -p "$OUT/mtt_memory"
+        local i
+        for i in 1 10; do
+            python3 -m benchmarks.mtt_memory --syn-steps ${MEM_STEPS:-10 20 40 80} --dataset-shape "$dataset" \
+                --ipc "$i" --backbone ConvNet --memory unrolled constant \
+                --device "${DEVICE:-cuda}" \
+                --output "$OUT/mtt_memory/${dataset}_ConvNet_ipc${i}_unrolled_constant_cuda.json" \
+                2>&1 | tee -a "$OUT/$name.log"
+        done
         return
     fi
     if [[ $method == evalspeed ]]; then  # 20 models x E=1000 against the release's loop
@@ -202,5 +219,5 @@ case ${1:-} in
             if [[ $name == multi-gpu ]]; then multi_gpu; else run_one "$name"; fi
         done
         ;;
-    *) sed -n '2,53p' "$0"; exit 2 ;;
+    *) sed -n '2,57p' "$0"; exit 2 ;;
 esac
