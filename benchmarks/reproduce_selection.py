@@ -18,7 +18,7 @@ from typing import Any
 import lightning as L
 
 from dcl.data import ClassImages, SyntheticSet
-from dcl.evaluation import run_protocol
+from dcl.evaluation import run_protocol_on_splits
 from dcl.evaluation.selection import SELECTED_ON, Selection
 from dcl.evaluation.summary import summarize
 
@@ -56,7 +56,7 @@ def set_selection(
     final: SyntheticSet,
     final_results: Results,
     arch: str,
-    evaluate: Callable[[SyntheticSet, ClassImages], Results],
+    evaluate: Callable[[SyntheticSet, dict[str, ClassImages]], dict[str, Results]],
     test: ClassImages,
     val: ClassImages | None,
 ) -> dict[str, Any]:
@@ -67,7 +67,8 @@ def set_selection(
         final: The final set.
         final_results: Its test accuracies, already measured.
         arch: The architecture the columns report (the reproduction's first).
-        evaluate: Trains the protocol's networks on a set and tests them on the given split.
+        evaluate: Trains the protocol's networks on a set once and tests them on each of the
+            given splits (name -> images), returning the results per split name.
         test: The test set.
         val: The validation split, or ``None`` (then ``val_selected`` is ``None``).
 
@@ -80,8 +81,14 @@ def set_selection(
     if val is None:
         del rules["val_selected"]
     for syn in sets:
-        tested = final_results if syn is final else evaluate(syn, test)
-        checked = None if val is None else evaluate(syn, val)
+        # One training per set: the same networks score the validation split and the test set
+        # (the final set's test accuracies are given: only its validation ones are measured).
+        wanted = {} if syn is final else {"test": test}
+        if val is not None:
+            wanted["val"] = val
+        measured = evaluate(syn, wanted) if wanted else {}
+        tested = final_results if syn is final else measured["test"]
+        checked = measured.get("val")
         for rule in rules.values():
             rule.add(syn.step, syn, val=checked, test=tested)
     out: dict[str, Any] = {column: None for column in COLUMNS}
@@ -121,8 +128,8 @@ def selection_entry(
     val = getattr(trainer.datamodule, "val", None)
     val = None if val is None else val.to(test.device)
 
-    def evaluate(syn: SyntheticSet, split: ClassImages) -> Results:
-        return run_protocol(syn, split, models, **protocol)
+    def evaluate(syn: SyntheticSet, splits: dict[str, ClassImages]) -> dict[str, Results]:
+        return run_protocol_on_splits(syn, splits, models, **protocol)
 
     chosen = set_selection(kept.sets, final, final_results, models[0], evaluate, test, val)
     return {"selection": chosen, "selection_seconds": time.perf_counter() - start}

@@ -3,7 +3,13 @@
 from dcl.evaluation.autotune import EvaluationPath, choose_paths
 from dcl.evaluation.callback import SynthesisEvaluation
 from dcl.evaluation.pools import POOLS, expand_models
-from dcl.evaluation.protocol import EvaluationModule, resolve_augment, run_protocol, summarize
+from dcl.evaluation.protocol import (
+    EvaluationModule,
+    resolve_augment,
+    run_protocol,
+    run_protocol_on_splits,
+    summarize,
+)
 
 __all__ = [
     "POOLS",
@@ -14,5 +20,6 @@ __all__ = [
     "expand_models",
     "resolve_augment",
     "run_protocol",
+    "run_protocol_on_splits",
     "summarize",
 ]

@@ -23,7 +23,14 @@ from dcl.evaluation.summary import summarize
 from dcl.networks import is_class_path
 from dcl.objectives import DEFAULT_TEMPERATURE
 
-__all__ = ["AUGMENTS", "EvaluationModule", "resolve_augment", "run_protocol", "summarize"]
+__all__ = [
+    "AUGMENTS",
+    "EvaluationModule",
+    "resolve_augment",
+    "run_protocol",
+    "run_protocol_on_splits",
+    "summarize",
+]
 
 
 def run_protocol(
@@ -92,7 +99,50 @@ def run_protocol(
     Returns:
         Test accuracies in % per architecture, one per model (NaN for other ranks' models).
     """
-    check_whitening(syn, test)
+    options = dict(
+        num_models=num_models, epochs=epochs, augment=augment, seed=seed, device=device,
+        progress=progress, ensemble=ensemble, compile=compile, like=like, shard=shard,
+        channels_last=channels_last, autotune=autotune, broadcast=broadcast, paths=paths, lr=lr,
+        soft_labels=soft_labels, temperature=temperature,
+    )  # fmt: skip
+    return run_protocol_on_splits(syn, {"test": test}, models, **options)["test"]
+
+
+def run_protocol_on_splits(
+    syn: SyntheticSet,
+    splits: Mapping[str, ClassImages],
+    models: list[str],
+    num_models: int = 3,
+    epochs: int | None = None,
+    augment: str = "auto",
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    ensemble: bool | None = None,
+    compile: bool | None = None,
+    like: Like | None = None,
+    shard: tuple[int, int] = (0, 1),
+    channels_last: bool | None = None,
+    autotune: bool = True,
+    broadcast: Callable[[Any], Any] | None = None,
+    paths: Mapping[str, EvaluationPath] | None = None,
+    lr: LrOption = None,
+    soft_labels: Tensor | None = None,
+    temperature: float = DEFAULT_TEMPERATURE,
+) -> dict[str, dict[str, list[float]]]:
+    """``run_protocol`` with every trained network tested on each of several real splits.
+
+    One training per network whatever the number of splits (a validation split and the test set
+    score the very same networks). Args as ``run_protocol``, with ``splits`` (name -> images,
+    at least one) in place of ``test``; the progress bar shows the first split's accuracy.
+
+    Returns:
+        Per split name, the accuracies in % per architecture, one per model.
+    """
+    if not splits:
+        raise ValueError("splits must name at least one real split to test on.")
+    for split in splits.values():
+        check_whitening(syn, split)
     rate = resolve_lr(lr, syn)[0]
     if paths is None:
         tuned = dict(compile=compile, channels_last=channels_last, ensemble=ensemble)
@@ -105,7 +155,7 @@ def run_protocol(
     images, labels = syn.images.to(device), targets.to(device)
     rank, world_size = shard
     mine = [i for i in range(num_models) if i % world_size == rank]
-    results: dict[str, list[float]] = {}
+    results: dict[str, dict[str, list[float]]] = {split: {} for split in splits}
     bars = EvaluationProgress(len(models) * len(mine), progress)
     for name in models:
         r = plan[name]
@@ -115,10 +165,12 @@ def run_protocol(
             EvaluationModule(name, syn.info, r.epochs, seed=seed + i, **settings).to(device)
             for i in mine
         ]
-        results[name] = [math.nan] * num_models
-        tested = _train_and_test(name, modules, paths[name], images, labels, test, bars)
-        for i, accuracy in zip(mine, tested, strict=True):
-            results[name][i] = accuracy
+        for split in splits:
+            results[split][name] = [math.nan] * num_models
+        tested = _train_and_test(name, modules, paths[name], images, labels, splits, bars)
+        for i, accuracies in zip(mine, tested, strict=True):
+            for split, accuracy in accuracies.items():
+                results[split][name][i] = accuracy
     bars.close()
     return results
 
@@ -129,18 +181,21 @@ def _train_and_test(
     path: EvaluationPath,
     images: Tensor,
     labels: Tensor,
-    test: ClassImages,
+    splits: Mapping[str, ClassImages],
     bars: EvaluationProgress,
-) -> Iterator[float]:
-    """Train ``modules`` on ``path`` and yield each one's test accuracy (%) as it is tested."""
+) -> Iterator[dict[str, float]]:
+    """Train ``modules`` on ``path``; yield each one's accuracy (%) per split as it is tested."""
     train, predict = evaluation_forwards(path.compile, path.channels_last)
     steps_per_epoch = math.ceil(len(images) / modules[0].hparams.batch_size)
     epochs = modules[0].hparams.epochs + 1
 
-    def tested(module: EvaluationModule) -> float:
-        accuracy = 100.0 * module.test_images(test, forward=predict, pad=path.compile)
-        bars.tested(name, accuracy)
-        return accuracy
+    def tested(module: EvaluationModule) -> dict[str, float]:
+        accuracies = {
+            split: 100.0 * module.test_images(real, forward=predict, pad=path.compile)
+            for split, real in splits.items()
+        }
+        bars.tested(name, next(iter(accuracies.values())))
+        return accuracies
 
     # Users' networks train one by one: their layers (dropout, state) are not vetted for vmap.
     batched = path.ensemble and len(modules) > 1 and not is_class_path(name)

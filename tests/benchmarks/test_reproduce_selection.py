@@ -22,10 +22,12 @@ def _columns(with_val: bool) -> tuple[dict, list]:
     calls: list = []
     test, val = object(), object()
 
-    def evaluate(syn, split):
-        calls.append(("val" if split is val else "test", syn.step))
-        table = VAL if split is val else TEST
-        return {"ConvNet": [table[syn.step] - 1, table[syn.step] + 1]}
+    def evaluate(syn, splits):
+        calls.append((tuple(sorted(splits)), syn.step))
+        assert all(splits[name] is {"test": test, "val": val}[name] for name in splits)
+        tables = {"val": VAL, "test": TEST}
+        step = syn.step
+        return {n: {"ConvNet": [tables[n][step] - 1, tables[n][step] + 1]} for n in splits}
 
     final = _set(300)
     finals = {"ConvNet": [61.0, 63.0]}
@@ -36,7 +38,9 @@ def _columns(with_val: bool) -> tuple[dict, list]:
 
 def test_three_columns_choose_last_val_and_test_max() -> None:
     out, calls = _columns(with_val=True)
-    assert ("test", 300) not in calls  # the final set's test accuracy is given, not remeasured
+    # One training per kept set, tested on both splits; the final set's test accuracy is given,
+    # not remeasured: its networks are trained once more for the validation split only.
+    assert calls == [(("test", "val"), 100), (("test", "val"), 200), (("val",), 300)]
     assert out["final"]["step"] == 300 and out["final"]["mean"] == 62.0
     assert out["val_selected"]["step"] == 200 and out["val_selected"]["selected_on"] == "val"
     assert out["test_max"] == {
@@ -47,7 +51,7 @@ def test_three_columns_choose_last_val_and_test_max() -> None:
 
 def test_without_validation_the_val_column_is_absent_and_pooling_names_it() -> None:
     out, calls = _columns(with_val=False)
-    assert {which for which, _ in calls} == {"test"} and out["val_selected"] is None
+    assert calls == [(("test",), 100), (("test",), 200)] and out["val_selected"] is None
     pooled = pooled_selection([out, out], every_n_steps=100)
     assert pooled["val_selected"] is None
     assert pooled["test_max"]["selected_on"] == "test" and pooled["test_max"]["mean"] == 65.0

@@ -5,15 +5,18 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+import dcl.evaluation.ensemble
 from dcl.augmentation import DSA_STRATEGY_NO_FLIP, default_dsa_strategy
 from dcl.baselines import select_baseline
 from dcl.data import RealDataModule
+from dcl.data.images import ClassImages
 from dcl.data.synthetic import SyntheticSet
 from dcl.evaluation.protocol import (
     EvaluationModule,
     recipes,
     resolve_augment,
     run_protocol,
+    run_protocol_on_splits,
     summarize,
 )
 from dcl.evaluation.recipe import Recipe, resolve_recipe
@@ -184,6 +187,35 @@ def test_models_differ_by_seed_and_the_same_seed_reproduces(digits, one_per_clas
     b = run_protocol(*args, augment="dsa", seed=5, progress=False)
     assert a == b
     assert len(set(a["MLP"])) > 1  # three different networks, not one network three times
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_several_splits_score_the_same_networks_trained_once(
+    digits, one_per_class, monkeypatch, ensemble
+):
+    train, test = digits
+    every = torch.arange(0, len(train), 7)  # another real split, here part of train
+    head = ClassImages(train.images[every], train.labels[every], train.info)
+    options = dict(num_models=2, epochs=2, augment="dsa", seed=3, progress=False)
+    options.update(ensemble=ensemble, autotune=False)
+    alone = {name: run_protocol(one_per_class, split, ["ConvNet"], **options)
+             for name, split in (("test", test), ("head", head))}  # fmt: skip
+    trained = []
+    fit, together = EvaluationModule.fit_tensors, dcl.evaluation.ensemble.train_ensemble
+    monkeypatch.setattr(
+        EvaluationModule, "fit_tensors", lambda m, *a, **k: trained.append(m) or fit(m, *a, **k)
+    )
+    monkeypatch.setattr(
+        dcl.evaluation.ensemble, "train_ensemble",
+        lambda ms, *a, **k: trained.extend(ms) or together(ms, *a, **k),
+    )  # fmt: skip
+    both = run_protocol_on_splits(
+        one_per_class, {"test": test, "head": head}, ["ConvNet"], **options
+    )
+    assert both == alone  # the very accuracies each split gets alone: same seeds, same networks
+    assert len(trained) == 2  # each network trained once for both splits
+    with pytest.raises(ValueError, match="at least one"):
+        run_protocol_on_splits(one_per_class, {}, ["ConvNet"], **options)
 
 
 def test_summarize_uses_population_std():
