@@ -103,6 +103,9 @@ class MatchingMethod(nn.Module):
         network_calls: Whether the method's networks run through ``ctx.embed``/``ctx.logits``,
             where ``channels_last`` and ``compile`` act; ``False`` (MTT's functional student,
             DataDAM's hooked forwards): autotune does not probe those two.
+        real_batches: Whether the method draws ``batch_real`` real images per class each step;
+            ``False`` (MTT: experts stand for the real data) skips the check that every class
+            has that many.
     """
 
     name: ClassVar[str] = ""
@@ -115,6 +118,7 @@ class MatchingMethod(nn.Module):
     compile_needs: ClassVar[dict[str, Any]] = {}
     bf16_measured: ClassVar[bool] = False
     network_calls: ClassVar[bool] = True
+    real_batches: ClassVar[bool] = True
     published_settings: ClassVar[tuple[tuple[str, int], ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -165,7 +165,9 @@ class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
         self._adopt_class_names()
         self.matching.on_setup(self.trainer.datamodule, self.hparams.backbone, self.sharded)
         train = self.trainer.datamodule.train
-        train.check_per_class(self.hparams.batch_real, "real images per class (--model.batch_real)")
+        if self.matching.real_batches:
+            what = "real images per class (--model.batch_real)"
+            train.check_per_class(self.hparams.batch_real, what)
         if self._initialised:  # a further fit continues from the current images
             self.step_offset = self._steps_done
             return

@@ -119,6 +119,7 @@ class MTT(ExpertLabels, MatchingMethod):
     lr_img = 1000.0
     dsa_strategy = DSA_STRATEGY_FULL
     float16 = False  # the unrolled student's gradients are not covered by the gradient scaler
+    real_batches = False  # the expert trajectories stand for the real data
     network_calls = False  # the student runs through functional_call: no compile, no NHWC
     published_settings = tuple(PUBLISHED.rows)
 

@@ -262,7 +262,9 @@ def test_packaged_mtt_config_runs_one_step(tmp_path, digits_buffers, path):
     config["data"].pop("image_size", None)  # an image folder's resize: the digits have none
     small = tmp_path / "config.yaml"
     small.write_text(yaml.safe_dump(config))
-    argv = ["fit", "--config", str(small), "--trainer.max_steps", "1", "--model.batch_real", "8"]
+    # No --model.batch_real: MTT draws no real batches, so the default 256 per class (more than
+    # the digits have) must not be refused.
+    argv = ["fit", "--config", str(small), "--trainer.max_steps", "1"]
     argv += ["--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]
     cli = train_main(argv)
     assert cli.trainer.global_step == 1 and cli.datamodule.zca == config["data"]["zca"]
