@@ -28,6 +28,7 @@ NAMES = {
     "CIFAR-10": "cifar10",
     "CIFAR-100": "cifar100",
     "Tiny ImageNet": "tinyimagenet",
+    "ImageNet-1K": "imagenet1k",
     "MNIST": "mnist",
     "FashionMNIST": "fashionmnist",
     "SVHN": "svhn",
