@@ -42,6 +42,11 @@ SHAPES: dict[str, tuple[DatasetInfo, int, int]] = {
 }
 
 
+def shape_info(shape: str) -> DatasetInfo:
+    """The facts of a benchmark shape: ``SHAPES``' own, else the registered dataset's."""
+    return SHAPES[shape][0] if shape in SHAPES else STATIC_INFO[shape]
+
+
 def commit() -> dict[str, Any]:
     """The source revision: ``$DCL_COMMIT`` if set (machines without ``.git``), else git's."""
     if os.environ.get("DCL_COMMIT"):

@@ -27,7 +27,7 @@ import torch
 
 from benchmarks.common import command_line, environment
 from dcl import tuning
-from dcl.baselines import select_baseline, select_indices
+from dcl.baselines import baseline_set, select_indices
 from dcl.baselines.selection import forgetting_scores
 from dcl.data import load_real
 from dcl.evaluation.cli import main as evaluate_main
@@ -75,16 +75,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     record = torch.load(args.extractor, map_location="cpu", weights_only=True)["forgetting"]
     rules = {}
     for rule in args.rules:
-        syn = select_baseline(
+        indices, config = select_indices(
             "forgetting", train, args.ipc, seed=args.seed, extractor_path=args.extractor,
             never_learned=rule,
         )  # fmt: skip
+        syn = baseline_set(train, indices, "forgetting", args.seed, "ConvNet", config)
         path = out / f"forgetting_{rule}_ipc{args.ipc}.pt"
         syn.save(path)
-        indices, _ = select_indices(
-            "forgetting", train, args.ipc, seed=args.seed, extractor_path=args.extractor,
-            never_learned=rule,
-        )  # fmt: skip
         entry: dict[str, Any] = {
             "set": str(path),
             "images_sha256": hashlib.sha256(syn.images.numpy().tobytes()).hexdigest(),

@@ -63,7 +63,8 @@ cd "$(dirname "$0")/.."
 RUNS=(dm-cifar10-1 dm-cifar10-10 dm-mnist-1 dm-mnist-10
       dsa-cifar10-1 dsa-mnist-1 dsa-cifar10-10 dsa-mnist-10 throughput-mnist throughput-cifar10
       evalspeed-cifar10 mtt-cifar10-1 mtt-cifar10-10 datadam-cifar10-10 tesla-cifar10-1
-      mttmemory-cifar10 whole-mnist whole-cifar10 dc-cifar10-10 dm-cifar10-50 dc-cifar10-50 dsa-cifar10-50
+      mttmemory-cifar10 whole-mnist whole-cifar10
+      dc-cifar10-10 dm-cifar10-50 dc-cifar10-50 dsa-cifar10-50
       dc-cifar100-1 dsa-cifar100-1 dm-cifar100-1 dc-cifar100-10 dsa-cifar100-10 dm-cifar100-10
       dm-cifar100-50 dm-tinyimagenet-1 dm-tinyimagenet-10 dm-tinyimagenet-50)
 # Packed by `prepare` when $DCL_DATA_ROOT has them: dataset -> folder under .cache/data.
@@ -148,7 +149,8 @@ run_one() {  # run name: METHOD-DATASET-IPC, or throughput-SHAPE
         mkdir -p "$OUT/mtt_memory"
         local i
         for i in 1 10; do
-            python3 -m benchmarks.mtt_memory --syn-steps ${MEM_STEPS:-10 20 40 80} --dataset-shape "$dataset" \
+            python3 -m benchmarks.mtt_memory --syn-steps ${MEM_STEPS:-10 20 40 80} \
+                --dataset-shape "$dataset" \
                 --ipc "$i" --backbone ConvNet --memory unrolled constant \
                 --device "${DEVICE:-cuda}" \
                 --output "$OUT/mtt_memory/${dataset}_ConvNet_ipc${i}_unrolled_constant_cuda.json" \

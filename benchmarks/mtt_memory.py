@@ -41,7 +41,16 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import REPO, SHAPES, command_line, environment, resolve_device, rss_mb, sync
+from benchmarks.common import (
+    REPO,
+    SHAPES,
+    command_line,
+    environment,
+    resolve_device,
+    rss_mb,
+    shape_info,
+    sync,
+)
 from dcl import tuning
 from dcl.augmentation import DSA
 from dcl.data.registry import STATIC_INFO
@@ -104,7 +113,7 @@ def measure(job: Job) -> dict[str, Any]:
     if job.threads:
         torch.set_num_threads(job.threads)
     device = torch.device(job.device)
-    info = SHAPES[job.shape][0] if job.shape in SHAPES else STATIC_INFO[job.shape]
+    info = shape_info(job.shape)
     g = torch.Generator().manual_seed(job.seed)
     k, c, s = info.num_classes, info.channels, info.image_size
     net = build_network(job.backbone, c, k, s, generator=g, device=device).requires_grad_(False)

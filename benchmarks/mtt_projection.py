@@ -25,10 +25,9 @@ from typing import Any
 import torch
 import yaml
 
-from benchmarks.common import REPO, SHAPES, command_line, environment
+from benchmarks.common import REPO, command_line, environment, shape_info
 from benchmarks.mtt_memory import Job, measure
 from dcl import tuning
-from dcl.data.registry import STATIC_INFO
 from dcl.evaluation.report import write_json
 
 BATCHES = (4, 8)
@@ -70,7 +69,7 @@ def project(config: Path, coefficients: dict[str, float]) -> dict[str, Any]:
     """Projected GiB of one image update of ``config``, unrolled and constant."""
     doc = yaml.safe_load(config.read_text())
     args, shape = doc["model"]["method_args"], shape_of(doc)
-    info = SHAPES[shape][0] if shape in SHAPES else STATIC_INFO[shape]
+    info = shape_info(shape)
     images = info.num_classes * doc["model"]["ipc"]
     batch = args.get("batch_syn") or images
     steps = args["syn_steps"]

@@ -46,8 +46,10 @@ _SELECTION = {
     "kcenter": "greedy k-center per class: first centre nearest the class mean, then repeatedly "
     "the image farthest from its nearest centre",
     "forgetting": "the most forgotten images per class (Toneva et al. forgetting events; never "
-    "learned counts as most forgotten; ties broken at random)",
+    "learned {}; ties broken at random)",
 }
+# Where forgetting ranks images its extractor never classified correctly (``never_learned``).
+_NEVER_LEARNED = {"first": "counts as most forgotten", "last": "ranks last"}
 
 
 def canonical_method(method: str) -> str:
@@ -167,10 +169,7 @@ def select_indices(
     if method == "forgetting":
         scores = forgetting_scores(record, never_learned)
         config["never_learned"] = never_learned
-        if never_learned == "last":
-            config["selection"] = config["selection"].replace(
-                "never learned counts as most forgotten", "never learned ranks last"
-            )
+        config["selection"] = config["selection"].format(_NEVER_LEARNED[never_learned])
         ties = generator(step_seed(seed, 0, 1, REAL))
         indices = _per_class(train, ipc, lambda c, a, b: most_forgotten(scores[a:b], ipc, ties))
     else:
@@ -180,7 +179,7 @@ def select_indices(
     return indices, config
 
 
-def _as_set(
+def baseline_set(
     train: ClassImages,
     indices: Tensor,
     method: str,
@@ -188,6 +187,11 @@ def _as_set(
     backbone: str,
     config: dict[str, Any],
 ) -> SyntheticSet:
+    """The real images at ``indices`` (``(C, ipc)``, as ``select_indices`` returns) as a set.
+
+    Normalised float32 images in class order, ``ipc`` labels per class, the baseline's metadata
+    and the plain evaluation hints of a selection of real images.
+    """
     ipc = indices.shape[1]
     flat = indices.flatten().to(train.device)
     images = train.normalize(train.images[flat]).float().cpu()
@@ -255,7 +259,7 @@ def select_baseline(
         verbose=verbose,
         never_learned=never_learned,
     )
-    return _as_set(train, indices, canonical_method(method), seed, backbone, config)
+    return baseline_set(train, indices, canonical_method(method), seed, backbone, config)
 
 
 def random_real_set(train: ClassImages, ipc: int, seed: int = 0) -> SyntheticSet:
@@ -265,6 +269,7 @@ def random_real_set(train: ClassImages, ipc: int, seed: int = 0) -> SyntheticSet
 
 __all__ = [
     "BASELINES",
+    "baseline_set",
     "canonical_method",
     "embed_all",
     "forgetting_scores",
