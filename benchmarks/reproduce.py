@@ -33,7 +33,9 @@ config's ``model.method_args`` (e.g. ``'{"max_start_epoch": 2}'`` for experts of
 With periodic evaluation (``--select-every N``, default the config's ``every_n_steps``) the set
 is kept every N steps and the JSON's ``selection`` gives, side by side, the final set's accuracy,
 the validation-selected one (with a validation split: ``--override data.val_size=N``) and the
-test-max one (the releases' best over periodic evaluations: ``selected_on`` ``test``).
+test-max one (the releases' best over periodic evaluations: ``selected_on`` ``test``); the
+final set's networks score the validation split and the test set in one training. MTT's seeds
+share one buffer, so they share one validation split too (``data.val_seed``: the first seed).
 A config of another dataset can be run on small data with ``--config configs/mtt/cifar10_ipc1.yaml
 --override data.dataset=digits`` (the experts learn the same data).
 """
@@ -55,6 +57,7 @@ from benchmarks.reproduce_runs import (
     Progress,
     callback_args,
     finished_set,
+    pin_validation_split,
     prepare_buffer,
     run_name,
     synthesise,
@@ -63,7 +66,7 @@ from benchmarks.reproduce_selection import pooled_selection, selection_entry, se
 from benchmarks.summary import published, published_source, reductions
 from dcl.baselines import select_baseline
 from dcl.data.splits import adopt_whitening
-from dcl.evaluation import expand_models, run_protocol, summarize
+from dcl.evaluation import expand_models, run_protocol, run_protocol_on_splits, summarize
 from dcl.evaluation.learning_rate import lr_settings
 from dcl.evaluation.recipe import recipes, set_hints
 from dcl.evaluation.report import write_json
@@ -199,18 +202,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     lr = evaluation.get("lr", "auto")  # auto: the set's learned rate (MTT), else 0.01
     if args.select_every is None:
         args.select_every = evaluation.get("every_n_steps", 0)
+    first = args.seed if args.seed is not None else shipped.get("seed_everything", 0)
+    if args.method == "mtt":
+        pin_validation_split(args, shipped, first)
     experts = prepare_buffer(args, shipped) if args.method == "mtt" else None
     if experts and experts.get("budget_s") is not None and args.max_synthesis_seconds is not None:
         # Experts that overran their budget take it from synthesis: the call's total holds.
         overrun = max(0.0, experts["seconds"] - experts["budget_s"])
         args.max_synthesis_seconds = max(30.0, args.max_synthesis_seconds - overrun)
         experts["synthesis_budget_s"] = args.max_synthesis_seconds
-    first = args.seed if args.seed is not None else shipped.get("seed_everything", 0)
     seeds = (
         [None] if args.synthesis_seeds == 1 else [first + i for i in range(args.synthesis_seeds)]
     )
-    sets, results, base_results = [], [], []
+    sets, results, base_results, cli = [], [], [], None
     for seed in seeds:
+        set_file = (
+            Path(args.results_dir) / f"{name}_sets" / f"seed{first if seed is None else seed}.json"
+        )
+        done = finished_set(set_file, arguments)
+        # A set evaluated by an earlier run of this command is read back without its synthesis,
+        # except the last when nothing ran: the document needs one run's data and settings.
+        if done is not None and (cli is not None or seed != seeds[-1]):
+            print(f"set seed {done['entry']['seed']} was evaluated before: {set_file}", flush=True)
+            sets.append(done["entry"])
+            results.append(done["results"])
+            if done["baseline_results"] is not None:
+                base_results.append(done["baseline_results"])
+            continue
         cli, synthesis_seconds, override = synthesise(args, shipped, config_path, seed)
         model, data, trainer = cli.model, cli.datamodule, cli.trainer
         progress = next(cb for cb in trainer.callbacks if isinstance(cb, Progress))
@@ -229,8 +247,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             progress=False,
             compile=args.compile,
         )
-        set_file = Path(args.results_dir) / f"{name}_sets" / f"seed{syn.seed}.json"
-        if (done := finished_set(set_file, arguments)) is not None:  # its synthesis restored
+        if done is not None:  # synthesised again only for the document
             print(f"set seed {syn.seed} was evaluated before: {set_file}", flush=True)
             sets.append(done["entry"])
             results.append(done["results"])
@@ -240,7 +257,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         test = data.test.to(device)
         print(f"evaluating set seed {syn.seed}: {num_models} model(s) each of {plan}", flush=True)
         start = now()
-        results.append(run_protocol(syn, test, models, **protocol))
+        # With selection the final set's networks also score the validation split (one training).
+        val = getattr(data, "val", None) if args.select_every else None
+        splits = {"test": test} | ({} if val is None else {"val": val.to(device)})
+        final = run_protocol_on_splits(syn, splits, models, **protocol)
+        results.append(final["test"])
         entry = {
             "seed": syn.seed,
             "steps": trainer.global_step,
@@ -251,7 +272,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "evaluation_seconds": now() - start,
         }
         if args.select_every:  # final, validation-selected and test-max, side by side
-            entry.update(selection_entry(trainer, syn, results[-1], models, protocol, test))
+            entry.update(selection_entry(trainer, syn, final, models, protocol, test))
         if args.baseline != "none":
             base = select_baseline(
                 args.baseline, data.train, args.ipc, seed=syn.seed, device=device

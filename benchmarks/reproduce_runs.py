@@ -146,6 +146,18 @@ def effective_section(args: argparse.Namespace, shipped: dict, section: str) -> 
     return out
 
 
+def pin_validation_split(args: argparse.Namespace, shipped: dict, first_seed: int) -> None:
+    """Hold out one validation split for every synthesis seed of an MTT run (``data.val_seed``).
+
+    The experts are trained once and shared by every seed; a split that followed each run's
+    seed would hold out images some experts learned, which the buffer rightly refuses. Leaves
+    a split already pinned (by the config or ``--override``) as it is.
+    """
+    data = effective_section(args, shipped, "data")
+    if data.get("val_size") and data.get("val_seed") is None:
+        args.override = [*args.override, f"data.val_seed={first_seed}"]
+
+
 def expert_data(args: argparse.Namespace, shipped: dict) -> Any:
     """The data module synthesis will read (dataset, root, image folder, cache, ZCA), for experts.
 

@@ -54,7 +54,7 @@ def snapshot_config(every_n_steps: int) -> dict[str, Any]:
 def set_selection(
     snapshots: list[SyntheticSet],
     final: SyntheticSet,
-    final_results: Results,
+    final_results: dict[str, Results],
     arch: str,
     evaluate: Callable[[SyntheticSet, dict[str, ClassImages]], dict[str, Results]],
     test: ClassImages,
@@ -65,7 +65,8 @@ def set_selection(
     Args:
         snapshots: The periodic sets (a snapshot of the final step is the final set).
         final: The final set.
-        final_results: Its test accuracies, already measured.
+        final_results: Its accuracies per split, already measured: ``test``, and ``val`` when
+            there is a validation split (else it is measured here).
         arch: The architecture the columns report (the reproduction's first).
         evaluate: Trains the protocol's networks on a set once and tests them on each of the
             given splits (name -> images), returning the results per split name.
@@ -82,13 +83,12 @@ def set_selection(
         del rules["val_selected"]
     for syn in sets:
         # One training per set: the same networks score the validation split and the test set
-        # (the final set's test accuracies are given: only its validation ones are measured).
-        wanted = {} if syn is final else {"test": test}
-        if val is not None:
-            wanted["val"] = val
-        measured = evaluate(syn, wanted) if wanted else {}
-        tested = final_results if syn is final else measured["test"]
-        checked = measured.get("val")
+        # (the final set's were measured with its test accuracies).
+        given = final_results if syn is final else {}
+        wanted = {"test": test} | ({} if val is None else {"val": val})
+        missing = {split: real for split, real in wanted.items() if split not in given}
+        measured = given | (evaluate(syn, missing) if missing else {})
+        tested, checked = measured["test"], measured.get("val")
         for rule in rules.values():
             rule.add(syn.step, syn, val=checked, test=tested)
     out: dict[str, Any] = {column: None for column in COLUMNS}
@@ -108,7 +108,7 @@ def set_selection(
 def selection_entry(
     trainer: L.Trainer,
     final: SyntheticSet,
-    final_results: Results,
+    final_results: dict[str, Results],
     models: list[str],
     protocol: dict[str, Any],
     test: ClassImages,
@@ -118,7 +118,7 @@ def selection_entry(
     Args:
         trainer: The synthesis run's trainer (its ``Snapshots`` and data module).
         final: The final set.
-        final_results: Its test accuracies.
+        final_results: Its accuracies per split (``test``, and ``val`` when measured).
         models: The evaluated architectures (the columns report the first).
         protocol: ``run_protocol``'s options, as the final set was evaluated with.
         test: The test set, on the evaluation device.

@@ -97,6 +97,39 @@ def test_mtt_trains_its_experts_and_evaluates_with_the_learned_lr(tmp_path, digi
 
 
 @pytest.mark.slow
+def test_mtt_seeds_sharing_a_buffer_share_one_validation_split(tmp_path, digits_cache):
+    # Each seed's own split would hold out images the shared experts learned (the buffer refuses
+    # that): the split is pinned to the first seed, and the final set's networks score both splits.
+    config = ["--config", str(CONFIGS / "mtt" / "cifar10_ipc1.yaml")]
+    argv = ["mtt", "digits", "1", *config, *_tiny(tmp_path, digits_cache)]
+    argv += ["model.backbone=ConvNetD1", "data.val_size=5", "--expert-epochs", "2"]
+    argv += ["--experts", "1", "--method-args", '{"max_start_epoch": 1}', "--baseline", "none"]
+    doc = reproduce.main([*argv, "--synthesis-seeds", "2", "--select-every", "1"])
+    assert [s["seed"] for s in doc["sets"]] == [0, 1]
+    assert "data.val_seed=0" in doc["extra_overrides"] and doc["validation"]["seed"] == 0
+    for entry in doc["sets"]:
+        final = entry["selection"]["candidates"][-1]
+        assert final["step"] == 2 and final["val"] is not None
+
+
+def test_a_pinned_split_is_left_as_it_is():
+    from argparse import Namespace
+
+    from benchmarks.reproduce_runs import pin_validation_split
+
+    args = Namespace(override=["data.val_size=5", "data.val_seed=7"], data_root=None)
+    args.imagefolder, args.cache_dir = False, None
+    pin_validation_split(args, {}, first_seed=3)
+    assert args.override == ["data.val_size=5", "data.val_seed=7"]
+    args.override = ["data.val_size=5"]
+    pin_validation_split(args, {}, first_seed=3)
+    assert args.override == ["data.val_size=5", "data.val_seed=3"]
+    args.override = []
+    pin_validation_split(args, {}, first_seed=3)  # no validation split: nothing to pin
+    assert args.override == []
+
+
+@pytest.mark.slow
 def test_datadam_evaluates_its_own_backbone_for_1800_epochs(tmp_path, digits_cache):
     config = ["--config", str(CONFIGS / "datadam" / "cifar10_ipc1.yaml")]
     doc = reproduce.main(["datadam", "digits", "1", *config, *_tiny(tmp_path, digits_cache)])
@@ -136,9 +169,12 @@ def test_a_rerun_resumes_synthesis_from_its_checkpoint_and_reads_back_evaluated_
         raise AssertionError("a set evaluated before was evaluated again")
 
     monkeypatch.setattr(reproduce, "run_protocol", no_evaluation)
+    monkeypatch.setattr(reproduce, "run_protocol_on_splits", no_evaluation)
     again = reproduce.main([*argv, "--steps", "2"])  # the same command: nothing to redo
     out = capsys.readouterr().out
-    assert out.count("--ckpt_path") == 2 and out.count("was evaluated before") == 2
+    # Seed 0 is read back without synthesis; the last seed's (finished) run is restored once,
+    # for the document's data and settings.
+    assert out.count("--ckpt_path") == 1 and out.count("was evaluated before") == 2
     assert again["accuracies"] == first["accuracies"] and again["baseline"] == first["baseline"]
     monkeypatch.undo()
     longer = reproduce.main([*argv, "--steps", "3"])  # another command: its sets are its own

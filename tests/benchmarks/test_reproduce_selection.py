@@ -18,7 +18,7 @@ def _set(step: int) -> SyntheticSet:
     return SyntheticSet(images, torch.arange(info.num_classes), info, 1, "dm", step=step)
 
 
-def _columns(with_val: bool) -> tuple[dict, list]:
+def _columns(with_val: bool, final_val: bool = True) -> tuple[dict, list]:
     calls: list = []
     test, val = object(), object()
 
@@ -30,7 +30,9 @@ def _columns(with_val: bool) -> tuple[dict, list]:
         return {n: {"ConvNet": [tables[n][step] - 1, tables[n][step] + 1]} for n in splits}
 
     final = _set(300)
-    finals = {"ConvNet": [61.0, 63.0]}
+    finals = {"test": {"ConvNet": [61.0, 63.0]}}
+    if with_val and final_val:
+        finals["val"] = {"ConvNet": [59.0, 61.0]}
     snaps = [_set(100), _set(200), _set(300)]  # the last snapshot is the final set
     out = set_selection(snaps, final, finals, "ConvNet", evaluate, test, val if with_val else None)
     return out, calls
@@ -38,9 +40,9 @@ def _columns(with_val: bool) -> tuple[dict, list]:
 
 def test_three_columns_choose_last_val_and_test_max() -> None:
     out, calls = _columns(with_val=True)
-    # One training per kept set, tested on both splits; the final set's test accuracy is given,
-    # not remeasured: its networks are trained once more for the validation split only.
-    assert calls == [(("test", "val"), 100), (("test", "val"), 200), (("val",), 300)]
+    # One training per kept set, tested on both splits; the final set's accuracies on both are
+    # given (measured with its test accuracy), not measured again.
+    assert calls == [(("test", "val"), 100), (("test", "val"), 200)]
     assert out["final"]["step"] == 300 and out["final"]["mean"] == 62.0
     assert out["val_selected"]["step"] == 200 and out["val_selected"]["selected_on"] == "val"
     assert out["test_max"] == {
@@ -58,3 +60,9 @@ def test_without_validation_the_val_column_is_absent_and_pooling_names_it() -> N
     assert pooled["final"]["selected_on"] == "last" and pooled["final"]["steps"] == [300, 300]
     line = selection_line(pooled)
     assert "val-selected (val) n/a" in line and "test-max (test) 65.00" in line
+
+
+def test_a_final_set_without_validation_accuracy_is_trained_once_more_for_it() -> None:
+    out, calls = _columns(with_val=True, final_val=False)
+    assert calls[-1] == (("val",), 300)  # only the missing split, not the test set again
+    assert out["final"]["mean"] == 62.0 and out["val_selected"]["step"] == 200
