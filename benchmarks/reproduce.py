@@ -42,9 +42,7 @@ A config of another dataset can be run on small data with ``--config configs/mtt
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,6 +51,7 @@ import torch
 import yaml
 
 from benchmarks.common import REPO, command_line, environment, now
+from benchmarks.reproduce_options import build_parser
 from benchmarks.reproduce_runs import (
     Progress,
     callback_args,
@@ -70,101 +69,6 @@ from dcl.evaluation import expand_models, run_protocol, run_protocol_on_splits, 
 from dcl.evaluation.learning_rate import lr_settings
 from dcl.evaluation.recipe import recipes, set_hints
 from dcl.evaluation.report import write_json
-
-METHODS = ["dm", "dc", "dsa", "datadam", "mtt"]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Command-line options."""
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.reproduce",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("method", choices=METHODS)
-    p.add_argument("dataset", help="Dataset of the shipped config, e.g. mnist or cifar10.")
-    p.add_argument("ipc", type=int, help="Images per class.")
-    p.add_argument("--config", default=None, help="Config (default configs/METHOD/DATASET_ipcN).")
-    p.add_argument("--steps", type=int, default=None, help="Synthesis steps (default published).")
-    p.add_argument("--batch-real", type=int, default=None, help="Real images per class per step.")
-    p.add_argument("--num-models", type=int, default=None, help="Evaluation networks (default 5).")
-    p.add_argument("--epochs", type=int, default=None, help="Epochs per evaluation network.")
-    p.add_argument(
-        "--models",
-        default=None,
-        help="Evaluation pool or names (default S: backbone, batch norm -> instance norm).",
-    )
-    p.add_argument(
-        "--data-root",
-        default=None,
-        help="Dataset folder (default: the config's, else $DCL_DATA_ROOT, else ./data).",
-    )
-    p.add_argument("--imagefolder", action="store_true", help="--data-root is an image folder.")
-    p.add_argument("--cache-dir", default=None, help="Dataset cache (default $DCL_CACHE_DIR).")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda.")
-    p.add_argument("--seed", type=int, default=None, help="Run seed (default: the config's).")
-    p.add_argument(
-        "--synthesis-seeds",
-        type=int,
-        default=1,
-        help="Synthesise S sets (seeds seed..seed+S-1), evaluate --num-models on each and pool "
-        "all S x M accuracies, as the papers do (DC/DSA 5 x 20, DM's README 5 x 5).",
-    )
-    p.add_argument("--baseline", default="random", help="Coreset baseline, or none.")
-    p.add_argument("--max-synthesis-seconds", type=float, default=None)
-    p.add_argument(
-        "--override",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Further train_synthetic.py options, e.g. model.init=real.",
-    )
-    p.add_argument(
-        "--method-args",
-        type=json.loads,
-        default=None,
-        metavar="JSON",
-        help="Update the config's model.method_args, e.g. '{\"max_start_epoch\": 2}'.",
-    )
-    mtt = p.add_argument_group("MTT's expert buffer")
-    mtt.add_argument("--buffer", default=None, help="An existing buffer (default: train one).")
-    mtt.add_argument("--experts", type=int, default=5, help="Experts to train (published 100).")
-    mtt.add_argument(
-        "--expert-epochs", type=int, default=50, help="Epochs per expert (published 50)."
-    )
-    mtt.add_argument(
-        "--max-expert-seconds",
-        type=float,
-        default=None,
-        help="Start no further expert once the next would overrun this (at least one).",
-    )
-    p.add_argument(
-        "--select-every",
-        type=int,
-        default=None,
-        metavar="STEPS",
-        help="Keep the set every STEPS steps and report final, validation-selected and test-max "
-        "accuracy side by side (default: the config's every_n_steps; 0: final only).",
-    )
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads.")
-    p.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=None,
-        metavar="STEPS",
-        help="Save <run-dir>/NAME/checkpoints/last.ckpt every STEPS synthesis steps and resume "
-        "from it when rerun; sets already evaluated by the same command are read back from "
-        "RESULTS/NAME_sets/ instead of evaluated again.",
-    )
-    p.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile'd forwards in synthesis (model.compile) and evaluation.",
-    )
-    p.add_argument("--tag", default=None, help="Suffix of the result file's name.")
-    p.add_argument("--results-dir", default=str(REPO / "results"))
-    p.add_argument("--run-dir", default=None, help="Synthesis output (default runs/reproduce/).")
-    return p
 
 
 def pooled(per_set: list[dict[str, list[float]]]) -> dict[str, dict[str, Any]]:
@@ -184,7 +88,7 @@ def pooled(per_set: list[dict[str, list[float]]]) -> dict[str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Synthesise ``--synthesis-seeds`` sets, evaluate each, write the result JSON, return it."""
     arguments = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(arguments)
+    args = build_parser(__doc__).parse_args(arguments)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.synthesis_seeds < 1:

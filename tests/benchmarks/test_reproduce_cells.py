@@ -7,7 +7,7 @@ import pytest
 
 import benchmarks.reproduce_cells as cells_module
 from benchmarks.common import REPO
-from benchmarks.reproduce import build_parser as reproduce_parser
+from benchmarks.reproduce_options import build_parser as reproduce_parser
 from benchmarks.reproduce_cells import load_cells, main
 from dcl.evaluation.parser import build_parser as evaluate_parser
 
