@@ -7,8 +7,8 @@ import pytest
 
 import benchmarks.reproduce_cells as cells_module
 from benchmarks.common import REPO
-from benchmarks.reproduce_options import build_parser as reproduce_parser
 from benchmarks.reproduce_cells import load_cells, main
+from benchmarks.reproduce_options import build_parser as reproduce_parser
 from dcl.evaluation.parser import build_parser as evaluate_parser
 
 # A stand-in command: appends its name to a journal, then writes its output, or fails.
