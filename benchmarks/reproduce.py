@@ -119,6 +119,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         [None] if args.synthesis_seeds == 1 else [first + i for i in range(args.synthesis_seeds)]
     )
     sets, results, base_results, cli = [], [], [], None
+
+    def read_back(record: dict[str, Any], path: Path) -> None:
+        print(f"set seed {record['entry']['seed']} was evaluated before: {path}", flush=True)
+        sets.append(record["entry"])
+        results.append(record["results"])
+        if record["baseline_results"] is not None:
+            base_results.append(record["baseline_results"])
+
     for seed in seeds:
         set_file = (
             Path(args.results_dir) / f"{name}_sets" / f"seed{first if seed is None else seed}.json"
@@ -127,11 +135,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         # A set evaluated by an earlier run of this command is read back without its synthesis,
         # except the last when nothing ran: the document needs one run's data and settings.
         if done is not None and (cli is not None or seed != seeds[-1]):
-            print(f"set seed {done['entry']['seed']} was evaluated before: {set_file}", flush=True)
-            sets.append(done["entry"])
-            results.append(done["results"])
-            if done["baseline_results"] is not None:
-                base_results.append(done["baseline_results"])
+            read_back(done, set_file)
             continue
         cli, synthesis_seconds, override = synthesise(args, shipped, config_path, seed)
         model, data, trainer = cli.model, cli.datamodule, cli.trainer
@@ -152,11 +156,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             compile=args.compile,
         )
         if done is not None:  # synthesised again only for the document
-            print(f"set seed {syn.seed} was evaluated before: {set_file}", flush=True)
-            sets.append(done["entry"])
-            results.append(done["results"])
-            if done["baseline_results"] is not None:
-                base_results.append(done["baseline_results"])
+            read_back(done, set_file)
             continue
         test = data.test.to(device)
         print(f"evaluating set seed {syn.seed}: {num_models} model(s) each of {plan}", flush=True)
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "evaluation_seconds": now() - start,
         }
         if args.select_every:  # final, validation-selected and test-max, side by side
-            entry.update(selection_entry(trainer, syn, final, models, protocol, test))
+            entry.update(selection_entry(trainer, syn, final, models, protocol, splits))
         if args.baseline != "none":
             base = select_baseline(
                 args.baseline, data.train, args.ipc, seed=syn.seed, device=device

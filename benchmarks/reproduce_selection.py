@@ -111,26 +111,26 @@ def selection_entry(
     final_results: dict[str, Results],
     models: list[str],
     protocol: dict[str, Any],
-    test: ClassImages,
+    splits: dict[str, ClassImages],
 ) -> dict[str, Any]:
     """``{"selection", "selection_seconds"}`` of one reproduced set (``set_selection``).
 
     Args:
-        trainer: The synthesis run's trainer (its ``Snapshots`` and data module).
+        trainer: The synthesis run's trainer (its ``Snapshots``).
         final: The final set.
         final_results: Its accuracies per split (``test``, and ``val`` when measured).
         models: The evaluated architectures (the columns report the first).
         protocol: ``run_protocol``'s options, as the final set was evaluated with.
-        test: The test set, on the evaluation device.
+        splits: The real splits the final set was tested on, on the evaluation device:
+            ``test``, and ``val`` when the data module holds a validation split.
     """
     start = time.perf_counter()
     kept = next(c for c in trainer.callbacks if isinstance(c, Snapshots))
-    val = getattr(trainer.datamodule, "val", None)
-    val = None if val is None else val.to(test.device)
 
     def evaluate(syn: SyntheticSet, splits: dict[str, ClassImages]) -> dict[str, Results]:
         return run_protocol_on_splits(syn, splits, models, **protocol)
 
+    test, val = splits["test"], splits.get("val")
     chosen = set_selection(kept.sets, final, final_results, models[0], evaluate, test, val)
     return {"selection": chosen, "selection_seconds": time.perf_counter() - start}
 

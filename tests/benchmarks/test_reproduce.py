@@ -108,8 +108,10 @@ def test_mtt_seeds_sharing_a_buffer_share_one_validation_split(tmp_path, digits_
     assert [s["seed"] for s in doc["sets"]] == [0, 1]
     assert "data.val_seed=0" in doc["extra_overrides"] and doc["validation"]["seed"] == 0
     for entry in doc["sets"]:
-        final = entry["selection"]["candidates"][-1]
-        assert final["step"] == 2 and final["val"] is not None
+        candidates = entry["selection"]["candidates"]
+        assert [c["step"] for c in candidates] == [1, 2]
+        assert all(c["val"] is not None for c in candidates)  # every kept set, the final too
+        assert entry["selection"]["val_selected"]["selected_on"] == "val"
 
 
 def test_a_pinned_split_is_left_as_it_is():
