@@ -34,7 +34,9 @@ from dcl.evaluation.teacher import accuracy_of
 
 def train_and_test(train: Any, test: Any, epochs: int, seed: int, device: torch.device) -> float:
     """Test accuracy (%) of one ConvNet trained ``epochs`` on the whole of ``train``."""
-    net, _ = train_feature_extractor(train, epochs=epochs, seed=seed, device=device, verbose=True)
+    net, _ = train_feature_extractor(
+        train, epochs=epochs, seed=seed, device=device, verbose=True, purpose="whole-set network"
+    )
     return accuracy_of(net, test.to(device))
 
 

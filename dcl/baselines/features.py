@@ -54,6 +54,7 @@ def train_feature_extractor(
     precision: str = "32-true",
     track_forgetting: bool = False,
     verbose: bool = False,
+    purpose: str = "feature extractor",
 ) -> tuple[nn.Module, Tensor | None]:
     """Train ``backbone`` on all of ``train`` with cross-entropy, optionally recording correctness.
 
@@ -81,7 +82,10 @@ def train_feature_extractor(
         device: Where to train (``cpu``, ``cuda``, ``cuda:N``, ``mps``).
         precision: ``32-true``, ``bf16-mixed`` or ``16-mixed`` (weights stay float32).
         track_forgetting: Record per-epoch correctness.
-        verbose: Show a progress bar over epochs (on global rank 0).
+        verbose: Show a progress bar (on global rank 0). It advances per minibatch: one epoch
+            of a CIFAR-sized split takes minutes on a CPU core, and a bar that moved only per
+            epoch would look hung.
+        purpose: What the network is for, named on the bar (``feature extractor``, ``teacher``).
 
     Returns:
         The trained network (eval mode) and, with ``track_forgetting``, an ``(epochs, N)`` bool
@@ -103,23 +107,25 @@ def train_feature_extractor(
         torch.zeros(epochs, n, dtype=torch.bool, device=data.device) if track_forgetting else None
     )
     bar = tqdm(
-        total=epochs,
-        desc=f"training {backbone} feature extractor",
+        total=epochs * -(-n // batch_size),
+        desc=f"training {backbone} {purpose}",
         disable=not (verbose and is_rank_zero()),
-        unit="epoch",
+        unit="batch",
     )
 
-    def correct(epoch: int, idx: Tensor, logits: Tensor) -> None:
-        record[epoch, idx] = logits.argmax(1) == data.labels[idx]
+    def batch_end(epoch: int, idx: Tensor, logits: Tensor) -> None:
+        if record is not None:
+            record[epoch, idx] = logits.argmax(1) == data.labels[idx]
+        bar.update(1)
 
     def end(epoch: int) -> None:
         sched.step()
-        bar.update(1)
+        bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}")
 
     stored = data.images  # uint8 pixels, normalised batch by batch
     train_epochs(
         model, optimizer, stored, data.labels, epochs, batch_size, shuffle, augment=data.normalize,
-        epoch_end=end, backward=fabric.backward, batch_end=None if record is None else correct,
+        epoch_end=end, backward=fabric.backward, batch_end=batch_end,
     )  # fmt: skip
     bar.close()
     return net.eval(), None if record is None else record.cpu()

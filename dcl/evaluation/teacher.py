@@ -75,8 +75,9 @@ def find_teacher(
     if verbose:
         print(f"No teacher at '{path}': training {network} on {train.info.name} ({epochs} epochs).")
     net, _ = train_feature_extractor(
-        train, backbone=network, epochs=epochs, seed=seed, device=device, verbose=verbose
-    )
+        train, backbone=network, epochs=epochs, seed=seed, device=device, verbose=verbose,
+        purpose="teacher",
+    )  # fmt: skip
     save_extractor(net, path, backbone=network, dataset=train.info.name, epochs=epochs, seed=seed)
     return net.eval(), path
 

@@ -72,3 +72,33 @@ def test_bf16_mixed_on_cpu_is_reproducible_and_gives_finite_features(toy):
 def test_precisions_that_convert_the_weights_are_refused(toy):
     with pytest.raises(ValueError, match="bf16-true.*32-true, 16-mixed, bf16-mixed"):
         train_feature_extractor(toy, epochs=1, precision="bf16-true")
+
+
+class SpyBar:
+    """Stands in for ``tqdm``: records the bar's total, label and progress at each epoch's end."""
+
+    made: list["SpyBar"] = []
+
+    def __init__(self, total, desc, disable, unit):
+        self.total, self.desc, self.unit, self.n, self.at_epoch_end = total, desc, unit, 0, []
+        SpyBar.made.append(self)
+
+    def update(self, k):
+        self.n += k
+
+    def set_postfix_str(self, text):
+        self.at_epoch_end.append((self.n, text))
+
+    def close(self):
+        pass
+
+
+def test_progress_bar_advances_per_minibatch_and_names_the_purpose(toy, monkeypatch):
+    # A CIFAR teacher epoch takes minutes on one core: a bar counting epochs sat at 0/2 that long.
+    monkeypatch.setattr("dcl.baselines.features.tqdm", SpyBar)
+    SpyBar.made.clear()
+    train_feature_extractor(toy, epochs=2, batch_size=5, verbose=True, purpose="teacher")
+    (bar,) = SpyBar.made
+    assert bar.desc == "training ConvNet teacher" and bar.unit == "batch"
+    assert bar.total == 2 * 5  # 24 images in batches of 5: 5 per epoch
+    assert bar.at_epoch_end == [(5, "epoch 1/2"), (10, "epoch 2/2")]
