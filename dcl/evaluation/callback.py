@@ -284,6 +284,7 @@ class SynthesisEvaluation(L.Callback):
             f"Evaluation:    {out / 'evaluation.json'}\nTensorBoard:   tensorboard --logdir "
             f"{out.parent}"
         )
+        pl_module.outputs_announced = True  # the module's own line would repeat the paths
 
     def _settings(self, pl_module: L.LightningModule, syn) -> dict:
         models = expand_models(self.models, pl_module.hparams.backbone)

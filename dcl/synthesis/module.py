@@ -153,6 +153,7 @@ class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
         self.step_offset, self._steps_done, self._initialised = 0, 0, False
         self._output_dir: Path | None = None
         self.speed_path, self._speed_applied = None, False  # autotune's decision (checkpointed)
+        self.outputs_announced = False  # an evaluation callback printed where the set is
 
     # ----------------------------------------------------------------- set-up
     def setup(self, stage: str) -> None:
@@ -293,7 +294,8 @@ class SynthesisModule(SyntheticOutputs, Autotuned, L.LightningModule):
         """Save the final set and say where it is."""
         if self.trainer.is_global_zero:
             path = self.save_outputs()
-            self.print(f"Synthetic set: {path} (grid: {path.with_suffix('.png')})")
+            if not self.outputs_announced:  # else its report, just above, named them
+                self.print(f"Synthetic set: {path} (grid: {path.with_suffix('.png')})")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the run's seed (the method's state is in the state dict); refresh the set."""

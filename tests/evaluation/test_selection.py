@@ -133,7 +133,9 @@ def test_test_max_reports_the_best_test_accuracy_named_so(tmp_path, monkeypatch,
     doc = json.loads((model.output_dir / "evaluation.json").read_text())
     assert doc["selected_on"] == "test" and doc["selection"]["select"] == "test-max"
     assert doc["results"]["ConvNet"]["mean"] == TEST[3]
-    assert "dm (test-max) acc %" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "dm (test-max) acc %" in out
+    assert out.count("Synthetic set:") == 1  # the report names the files; the module not again
 
 
 def test_last_with_a_validation_split_monitors_on_validation(tmp_path, monkeypatch) -> None:
