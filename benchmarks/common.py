@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -21,7 +23,7 @@ from typing import Any
 import torch
 
 from dcl import tuning
-from dcl.data import ClassImages, DatasetInfo, RealDataModule
+from dcl.data import ClassImages, DatasetInfo, RealDataModule, SyntheticSet
 from dcl.data.registry import STATIC_INFO
 
 REPO = Path(__file__).resolve().parents[1]
@@ -211,3 +213,29 @@ class RandomDataModule(RealDataModule):
         self.test = random_split(self.info, self._test_per_class, self.seed + 1)
         self.base_seed, self.rank = self.seed, 0
         self.generator = torch.Generator(device=device).manual_seed(self.seed)
+
+
+def save_and_evaluate(
+    syn: SyntheticSet, path: Path, result: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Save a diagnostic set and, unless ``args.no_evaluate``, evaluate it into ``result``.
+
+    ``args`` carries ``data_root``, ``num_models``, ``cache_dir`` and ``no_evaluate`` (the
+    options of the ``*_rules`` diagnoses). Returns the set's summary entry: its file, the hash
+    of its images and, when evaluated, the evaluation's JSON.
+    """
+    from dcl.evaluation.cli import main as evaluate_main  # the CLI's imports, only when used
+
+    syn.save(path)
+    entry: dict[str, Any] = {
+        "set": str(path),
+        "images_sha256": hashlib.sha256(syn.images.numpy().tobytes()).hexdigest(),
+    }
+    if not args.no_evaluate:
+        evaluate_main(
+            ["--synthetic", str(path), "--data_root", args.data_root, "--num_models",
+             str(args.num_models), "--output", str(result)]
+            + (["--cache_dir", args.cache_dir] if args.cache_dir else [])
+        )  # fmt: skip
+        entry["evaluation"] = str(result)
+    return entry

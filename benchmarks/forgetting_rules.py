@@ -19,18 +19,16 @@ goes to ``--out-dir``/``forgetting_rules_<dataset>_ipc<N>.json``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.common import command_line, environment
+from benchmarks.common import command_line, environment, save_and_evaluate
 from dcl import tuning
 from dcl.baselines import baseline_set, select_indices
 from dcl.baselines.selection import forgetting_scores
 from dcl.data import load_real
-from dcl.evaluation.cli import main as evaluate_main
 from dcl.evaluation.report import write_json
 
 
@@ -80,21 +78,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             never_learned=rule,
         )  # fmt: skip
         syn = baseline_set(train, indices, "forgetting", args.seed, "ConvNet", config)
-        path = out / f"forgetting_{rule}_ipc{args.ipc}.pt"
-        syn.save(path)
-        entry: dict[str, Any] = {
-            "set": str(path),
-            "images_sha256": hashlib.sha256(syn.images.numpy().tobytes()).hexdigest(),
-            "chosen_scores": chosen_scores(record, indices.flatten(), rule),
-        }
-        if not args.no_evaluate:
-            result = out / f"forgetting_{rule}_ipc{args.ipc}.json"
-            evaluate_main(
-                ["--synthetic", str(path), "--data_root", args.data_root, "--num_models",
-                 str(args.num_models), "--output", str(result)]
-                + (["--cache_dir", args.cache_dir] if args.cache_dir else [])
-            )  # fmt: skip
-            entry["evaluation"] = str(result)
+        stem = out / f"forgetting_{rule}_ipc{args.ipc}"
+        entry = save_and_evaluate(syn, stem.with_suffix(".pt"), stem.with_suffix(".json"), args)
+        entry["chosen_scores"] = chosen_scores(record, indices.flatten(), rule)
         rules[rule] = entry
     document = {
         "kind": "forgetting_rules",

@@ -19,18 +19,16 @@ summary goes to ``--out-dir``/``herding_rules_<dataset>_ipc<N>.json``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from benchmarks.common import command_line, environment
+from benchmarks.common import command_line, environment, save_and_evaluate
 from dcl import tuning
-from dcl.baselines import baseline_set, embed_all, herding, load_extractor
+from dcl.baselines import baseline_set, embed_all, herding, load_extractor, per_class_indices
 from dcl.data import load_real
-from dcl.evaluation.cli import main as evaluate_main
 from dcl.evaluation.report import write_json
 
 
@@ -62,12 +60,7 @@ RULES = {"nearest": herding, "farthest": farthest_herding}
 
 def select(train: Any, feats: Tensor, ipc: int, rule: str) -> Tensor:
     """``(C, ipc)`` global indices chosen by ``rule`` within each class."""
-    rows = []
-    for c in range(train.info.num_classes):
-        start = int(train.offsets[c])
-        stop = start + int(train.counts[c])
-        rows.append(RULES[rule](feats[start:stop], ipc).cpu() + start)
-    return torch.stack(rows)
+    return per_class_indices(train, ipc, lambda c, a, b: RULES[rule](feats[a:b], ipc))
 
 
 def distance_to_mean(train: Any, feats: Tensor, indices: Tensor) -> float:
@@ -110,21 +103,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "ConvNet",
             {**config, "selection": f"herding, {rule}"},
         )
-        path = out / f"herding_{rule}_ipc{args.ipc}.pt"
-        syn.save(path)
-        entry: dict[str, Any] = {
-            "set": str(path),
-            "images_sha256": hashlib.sha256(syn.images.numpy().tobytes()).hexdigest(),
-            "distance_to_class_mean": distance_to_mean(train, feats, chosen[rule]),
-        }
-        if not args.no_evaluate:
-            result = out / f"herding_{rule}_ipc{args.ipc}.json"
-            evaluate_main(
-                ["--synthetic", str(path), "--data_root", args.data_root, "--num_models",
-                 str(args.num_models), "--output", str(result)]
-                + (["--cache_dir", args.cache_dir] if args.cache_dir else [])
-            )  # fmt: skip
-            entry["evaluation"] = str(result)
+        stem = out / f"herding_{rule}_ipc{args.ipc}"
+        entry = save_and_evaluate(syn, stem.with_suffix(".pt"), stem.with_suffix(".json"), args)
+        entry["distance_to_class_mean"] = distance_to_mean(train, feats, chosen[rule])
         rules[rule] = entry
     sets = [set(v.flatten().tolist()) for v in chosen.values()]
     document = {

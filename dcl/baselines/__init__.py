@@ -115,8 +115,11 @@ def _extractor(
     return net, record, config
 
 
-def _per_class(train: ClassImages, ipc: int, pick: Any) -> Tensor:
-    """``(C, ipc)`` global indices, ``pick(c, start, stop)`` choosing within class ``c``'s rows."""
+def per_class_indices(train: ClassImages, ipc: int, pick: Any) -> Tensor:
+    """``(C, ipc)`` global indices, ``pick(c, start, stop)`` choosing within class ``c``'s rows.
+
+    ``pick`` returns ``ipc`` indices into the class's own rows ``train[start:stop]``.
+    """
     rows = []
     for c in range(train.info.num_classes):
         start = int(train.offsets[c])
@@ -171,11 +174,13 @@ def select_indices(
         config["never_learned"] = never_learned
         config["selection"] = config["selection"].format(_NEVER_LEARNED[never_learned])
         ties = generator(step_seed(seed, 0, 1, REAL))
-        indices = _per_class(train, ipc, lambda c, a, b: most_forgotten(scores[a:b], ipc, ties))
+        indices = per_class_indices(
+            train, ipc, lambda c, a, b: most_forgotten(scores[a:b], ipc, ties)
+        )
     else:
         feats = embed_all(net, train)
         rule = herding if method == "herding" else k_center_greedy
-        indices = _per_class(train, ipc, lambda c, a, b: rule(feats[a:b], ipc))
+        indices = per_class_indices(train, ipc, lambda c, a, b: rule(feats[a:b], ipc))
     return indices, config
 
 
@@ -277,6 +282,7 @@ __all__ = [
     "k_center_greedy",
     "load_extractor",
     "most_forgotten",
+    "per_class_indices",
     "random_indices",
     "random_real_set",
     "save_extractor",
